@@ -1,0 +1,50 @@
+"""Is the sender who the From header says? Read from the topmost trusted Authentication-Results header."""
+
+from __future__ import annotations
+
+from publicsuffixlist import PublicSuffixList
+
+from mailbot.parse.message import AuthHeader, Email
+
+
+def trusted_header(email: Email, trusted_ids: frozenset[str], exchange_online: bool) -> AuthHeader | None:
+    """The header that counts: the topmost one added by a trusted server.
+
+    On Exchange Online the topmost header carries no authserv-id; it counts only when it is
+    the topmost header of all, which is where Exchange stamps its own.
+    """
+    for position, header in enumerate(email.auth):
+        if header.authserv_id is not None and header.authserv_id in trusted_ids:
+            return header
+        if header.authserv_id is None and exchange_online and position == 0:
+            return header
+    return None
+
+
+def aligned(domain: str | None, from_domain: str, psl: PublicSuffixList) -> bool:
+    """Relaxed alignment (RFC 7489): both domains share one organisational domain."""
+    if not domain or not from_domain:
+        return False
+    domain, from_domain = domain.lower().lstrip("@").split("@")[-1], from_domain.lower()
+    if domain == from_domain:
+        return True
+    organisational = psl.privatesuffix(domain)
+    return organisational is not None and organisational == psl.privatesuffix(from_domain)
+
+
+def sender_authenticated(email: Email, trusted_ids: frozenset[str], exchange_online: bool, psl: PublicSuffixList) -> bool:
+    """dmarc=pass for the From domain, or dkim=pass with header.d aligned to it, in the header that counts."""
+    header = trusted_header(email, trusted_ids, exchange_online)
+    if header is None or email.sender is None:
+        return False
+    from_domain = email.sender.domain
+    for result in header.results:
+        if result.method == "dmarc" and result.result == "pass":
+            header_from = result.get("header.from")
+            if header_from is None or header_from == from_domain:
+                return True
+        if result.method == "dkim" and result.result == "pass":
+            signer = result.get("header.d") or (result.get("header.i") or "").split("@")[-1]
+            if aligned(signer, from_domain, psl):
+                return True
+    return False

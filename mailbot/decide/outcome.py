@@ -1,0 +1,40 @@
+"""The frozen values a decision is made of: the endorser, each request's outcome, the message's outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailbot.extract import RequestedAccess
+
+
+@dataclass(frozen=True, slots=True)
+class Endorser:
+    """Who sent the message, and what the directory (only the directory) says of them."""
+
+    email: str
+    name: str | None
+    organisation: str | None
+    seniority: str | None
+    source: str | None  # "directory" when the sender is listed in people.csv
+    stated_title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDecision:
+    request: RequestedAccess
+    outcome: str
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str
+    reasons: tuple[str, ...]
+    endorser: Endorser | None
+    requests: tuple[RequestDecision, ...]
+    topics: tuple[str, ...] = ()
+
+    @property
+    def answered(self) -> bool:
+        """Does this decision send a reply?"""
+        return self.outcome not in ("ignored", "review")

@@ -1,0 +1,90 @@
+"""The directory of agencies and their people, read from the two CSV files."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+from mailbot.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    name: str
+    domains: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    email: str
+    name: str
+    organisation: str
+    title: str
+    seniority: str
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Organisations by domain and people by address; every key is lower case."""
+
+    organisations: Mapping[str, Organisation]
+    people: Mapping[str, Person]
+
+    def organisation_for(self, email: str | None) -> Organisation | None:
+        if not email or "@" not in email:
+            return None
+        return self.organisations.get(email.rsplit("@", 1)[1].strip().lower())
+
+    def person(self, email: str | None) -> Person | None:
+        return self.people.get(email.strip().lower()) if email else None
+
+    def organisation_named(self, name: str) -> Organisation | None:
+        for organisation in self.organisations.values():
+            if organisation.name.casefold() == name.casefold():
+                return organisation
+        return None
+
+
+def _rows(path: Path, columns: tuple[str, ...]):
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = tuple((name or "").strip().lower() for name in reader.fieldnames or ())
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise ConfigError(f"{path}: missing column(s) {', '.join(missing)} (expected {','.join(columns)})")
+            reader.fieldnames = header
+            for row in reader:
+                values = {k: (row.get(k) or "").strip() for k in columns}
+                if any(values.values()):
+                    yield reader.line_num, values
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read directory file: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: not a readable UTF-8 CSV file: {exc}") from None
+
+
+def load_directory(organisations_csv: Path, people_csv: Path, seniority_ranks: tuple[str, ...]) -> Directory:
+    organisations: dict[str, Organisation] = {}
+    for line, row in _rows(organisations_csv, ("organisation", "domains")):
+        domains = tuple(d.strip().lower().lstrip("@") for d in row["domains"].replace(",", " ").split() if d.strip())
+        if not row["organisation"] or not domains:
+            raise ConfigError(f"{organisations_csv}:{line}: needs an organisation and at least one domain")
+        organisation = Organisation(row["organisation"], domains)
+        for domain in domains:
+            organisations[domain] = organisation
+    people: dict[str, Person] = {}
+    for line, row in _rows(people_csv, ("email", "name", "organisation", "title", "seniority")):
+        seniority = row["seniority"].strip().lower()
+        if seniority not in seniority_ranks:
+            raise ConfigError(
+                f"{people_csv}:{line}: seniority {row['seniority']!r} is not one of {', '.join(seniority_ranks)}"
+            )
+        if "@" not in row["email"]:
+            raise ConfigError(f"{people_csv}:{line}: {row['email']!r} is not an email address")
+        email = row["email"].lower()
+        people[email] = Person(email, row["name"], row["organisation"], row["title"], seniority)
+    return Directory(MappingProxyType(organisations), MappingProxyType(people))

@@ -1,0 +1,165 @@
+"""Extraction: from a parsed Email, every (person, access) pair asked for, and the matters it raises."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailbot.extract.access import AccessFinder, resolve_platforms
+from mailbot.extract.names import clean_name
+from mailbot.extract.people import Person, PeopleFinder
+from mailbot.extract.signature import signed_name, stated_title
+from mailbot.extract.topics import TopicFinder, asks_password_help, first_person
+from mailbot.extract.units import Unit, emails_in, units_of
+from mailbot.parse.message import Address, Email
+from mailbot.parse.thread import subject_kind
+from mailbot.policy import Policy
+
+PASSWORD_HELP = "password_help"
+_SUBJECT_PREFIXES = re.compile(r"^\s*(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+_ASKING = re.compile(
+    r"\b(?:please|pls|plz|could\s+you|can\s+you|would\s+you|can\s+i|could\s+i|set(?:ting)?\s+(?:\w+\s+){0,3}?up|setup"
+    r"|i'?d\s+like|would\s+like|request(?:ing)?|need(?:s|ed)?|require[sd]?|give|add|create|enable|grant|register|arrange)\b",
+    re.I,
+)
+_SELF = re.compile(
+    r"\b(?:set\s+me\s+up|give\s+me|for\s+me|for\s+myself|myself|my\s+own|my\s+behalf|(?:can|could|may)\s+i\s+(?:get|have|please)"
+    r"|i\s+need|i'?d\s+like|i\s+would\s+like|i\s+require|i\s+want|get\s+me|add\s+me|my\s+(?:login|access|account))\b",
+    re.I,
+)
+_ACCESS_INTENT = re.compile(
+    r"\b(?:access|log-?ins?|log\s+in|logon|accounts?|set\s+(?:\w+\s+){0,3}?up|setup|usernames?|system|portal|platform)\b",
+    re.I,
+)
+_THIRD_PERSON = re.compile(r"\b(?:him|her|them|they|he|she|his|their|hers)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedAccess:
+    """One (person, access) pair asked for; None where the message does not say."""
+
+    name: str | None
+    email: str | None
+    access: str | None
+
+
+@dataclass(frozen=True)
+class Extraction:
+    requests: tuple[RequestedAccess, ...] = ()
+    topics: tuple[str, ...] = ()
+    stated_title: str | None = None
+
+
+class Extractor:
+    """Reads requests out of messages, by the phrases of one policy."""
+
+    def __init__(self, policy: Policy, mailbox_address: str):
+        self.policy = policy
+        self.access = AccessFinder.from_policy(policy)
+        self.topics = TopicFinder.from_policy(policy)
+        self.own_domains = frozenset({mailbox_address.lower().rsplit("@", 1)[-1]})
+
+    def units(self, email: Email) -> list[Unit]:
+        units: list[Unit] = []
+        if subject_kind(email.subject) != "reply" and email.subject.strip():
+            subject = _SUBJECT_PREFIXES.sub("", email.subject)
+            units.append(Unit(subject, 0, -1, "subject", email.sender))
+        units.extend(units_of(email.body.new_text, 1, email.sender, 0))
+        for number, forward in enumerate(email.forwards):
+            author = forward.sender if forward.sender and forward.sender.email else None
+            units.extend(units_of(forward.body.new_text, 2 + number, author, 1000 * (number + 1)))
+        return units
+
+    def extract(self, email: Email) -> Extraction:
+        units = self.units(email)
+        password_units = [asks_password_help(u.text) for u in units]
+        mentions = [[] if password_units[i] else [a for _, a in self.access.mentions(u.text)] for i, u in enumerate(units)]
+        topics: list[str] = []
+        for unit in units:
+            topics.extend(t for t in self.topics.raised(unit.text) if t not in topics)
+        asking = any(_ASKING.search(u.text) for u in units) or any(mentions) or any(password_units)
+
+        finder = PeopleFinder(units, email.sender, self.own_domains)
+        if asking:
+            finder.from_emails()
+            finder.from_names(include_subject=False)
+            self._self_requests(units, mentions, finder)
+            self._password_help(units, password_units, finder)
+            if not finder.people and any(mentions):
+                finder.from_names(include_subject=True)
+            if not finder.people:
+                self._nameless(units, mentions, finder)
+        requests = self._requests(units, mentions, finder.people, email.sender, email)
+        return Extraction(tuple(requests), tuple(topics), stated_title(email.body.signature))
+
+    def _self_requests(self, units: list[Unit], mentions: list[list[str]], finder: PeopleFinder) -> None:
+        """The author asks for access for themselves: 'could you set me up as an agency user?'"""
+        for index, unit in enumerate(units):
+            if unit.kind == "subject" or not mentions[index] or not _SELF.search(unit.text):
+                continue
+            author = unit.author or finder.sender
+            others = [n for _, _, n in finder.names[index] if not (author and finder._is_author_name(index, n))]
+            other_emails = [e for _, e in emails_in(unit.text) if not finder._is_author_email(index, e) and not finder._is_own(e)]
+            if not others and not other_emails and not _THIRD_PERSON.search(unit.text):
+                finder.author_person(index)
+
+    def _password_help(self, units: list[Unit], password_units: list[bool], finder: PeopleFinder) -> None:
+        """Whoever a password question is about: the author ('my password') or the person it names."""
+        for index, unit in enumerate(units):
+            if not password_units[index] or unit.kind == "subject":
+                continue
+            if first_person(unit.text):
+                finder.author_person(index).password_help = True
+                continue
+            named = [p for p in finder.people if index in p.anchors and not p.is_author]
+            if not named and _THIRD_PERSON.search(unit.text):
+                named = [p for p in finder.people if any(a < index and units[a].source == unit.source for a in p.anchors)][-1:]
+            for person in named or [finder.author_person(index)]:
+                person.password_help = True
+                if index not in person.anchors:
+                    person.anchors.append(index)
+
+    def _nameless(self, units: list[Unit], mentions: list[list[str]], finder: PeopleFinder) -> None:
+        """Access asked for without saying for whom: one request with no name and no address."""
+        for index, unit in enumerate(units):
+            if unit.kind != "subject" and mentions[index] and _ASKING.search(unit.text):
+                finder.people.append(Person(None, None, [index]))
+                return
+
+    def _requests(self, units, mentions, people: list[Person], sender: Address | None, email: Email) -> list[RequestedAccess]:
+        owned = {i for p in people for i in p.anchors if mentions[i]}
+        requests: list[RequestedAccess] = []
+        for person in sorted(people, key=lambda p: min(p.anchors) if p.anchors else 0):
+            accesses = self._bind(person, units, mentions, owned)
+            if person.password_help:
+                accesses.append(PASSWORD_HELP)
+            name = person.name
+            if person.is_author and not name and email.body.signature:
+                name = signed_name(email.body.signature)
+            if not accesses and not person.password_help and not self._wants_access(person, units):
+                continue  # a name or address mentioned, but nothing asked for them
+            for access in accesses or [None]:
+                request = RequestedAccess(clean_name(name), person.email, access)
+                if request not in requests:
+                    requests.append(request)
+        return requests
+
+    def _wants_access(self, person: Person, units: list[Unit]) -> bool:
+        """Does the text around a person ask for access of some kind, even without naming it?"""
+        paragraphs = {(units[i].source, units[i].paragraph) for i in person.anchors}
+        return any(
+            _ACCESS_INTENT.search(u.text) and _ASKING.search(u.text)
+            for u in units
+            if (u.source, u.paragraph) in paragraphs or u.kind == "subject"
+        )
+
+    def _bind(self, person: Person, units: list[Unit], mentions: list[list[str]], owned: set[int]) -> list[str]:
+        """The access levels a person is asked for: said beside them, else in their paragraph, else in the message."""
+        found = [m for i in person.anchors for m in mentions[i]]
+        if not found and not person.password_help:
+            paragraphs = {(units[i].source, units[i].paragraph) for i in person.anchors}
+            found = [m for i, u in enumerate(units) for m in mentions[i] if (u.source, u.paragraph) in paragraphs]
+        if not found and not person.password_help:
+            mine = set(person.anchors)
+            found = [m for i in range(len(units)) if i not in owned or i in mine for m in mentions[i]]
+        return resolve_platforms(found, self.policy)

@@ -1,0 +1,163 @@
+"""Cuts the text that can hold requests into units: sentences, list items, table rows and Name:/Email: records."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailbot.parse.message import Address
+
+_BULLET = re.compile(r"^\s*(?:[•*·◦▪‣○●■►➢✓\-–—]|\(?\d{1,2}[.)]|\(\d{1,2}\)|[a-hA-H][.)])\s+")
+_EMAIL = re.compile(r"[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+")
+_LABEL = re.compile(r"^\s*[*•-]?\s*([A-Za-z][A-Za-z /'’-]{1,30}?)\s*[:=]\s*(.*)$")
+_NAME_LABEL = re.compile(r"^(?:full\s+|first\s+and\s+last\s+|staff\s+|user'?s?\s+|person'?s?\s+)?names?$", re.I)
+_EMAIL_LABEL = re.compile(r"^(?:work\s+|business\s+|nhs\s+)?e-?mail(?:\s+address)?$", re.I)
+_GREETING = re.compile(
+    r"^\s*(?:hi|hiya|hello|hey|dear|good\s+(?:morning|afternoon|evening)|morning|afternoon|evening|greetings)\b[^.!?]{0,60}[,!:]?\s*$",
+    re.I,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u00c0-\u024f•])")
+_ABBREVIATION = re.compile(r"\b(?:mr|mrs|ms|dr|st|e\.g|i\.e|etc|approx|no|tel|mob|ref)\.$", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A piece of text that states at most one thing about people and access."""
+
+    text: str
+    source: int  # 0 the subject, 1 the sender's new text, 2 and up the forwarded messages
+    paragraph: int  # numbered across the whole message
+    kind: str  # "subject", "sentence", "item" or "record"
+    author: Address | None
+    cells: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+
+
+def emails_in(text: str) -> list[tuple[int, str]]:
+    return [(m.start(), m.group().rstrip(".'’-")) for m in _EMAIL.finditer(text)]
+
+
+def _sentences(text: str) -> list[str]:
+    pieces, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        candidate = text[start : match.start()].rstrip()
+        if _ABBREVIATION.search(candidate):
+            continue
+        pieces.append(candidate)
+        start = match.end()
+    pieces.append(text[start:])
+    return [p.strip() for p in pieces if p.strip()]
+
+
+def _cells(line: str) -> tuple[str, ...]:
+    if "|" in line:
+        return tuple(c.strip() for c in line.split("|"))
+    if "\t" in line:
+        return tuple(c.strip() for c in line.split("\t"))
+    return ()
+
+
+def _is_record(lines: list[str]) -> bool:
+    labels = [_LABEL.match(line) for line in lines]
+    names = sum(1 for m in labels if m and _NAME_LABEL.match(m.group(1).strip()))
+    emails = sum(1 for m in labels if m and _EMAIL_LABEL.match(m.group(1).strip()))
+    return names >= 1 and (emails >= 1 or any(_EMAIL.search(line) for line in lines))
+
+
+def _records(lines: list[str]) -> list[list[str]]:
+    records: list[list[str]] = []
+    for line in lines:
+        match = _LABEL.match(line)
+        if match and _NAME_LABEL.match(match.group(1).strip()) or not records:
+            if records and not any(_NAME_LABEL.match((_LABEL.match(l) or [None, ""])[1].strip()) for l in records[-1]):
+                records[-1].append(line)
+            else:
+                records.append([line])
+        else:
+            records[-1].append(line)
+    return records
+
+
+def _is_list(lines: list[str]) -> bool:
+    bullets = sum(1 for line in lines if _BULLET.match(line))
+    with_email = sum(1 for line in lines if _EMAIL.search(line))
+    with_cells = sum(1 for line in lines if _cells(line))
+    # Wrapped prose also has addresses on several lines, but some of its lines start in lower case.
+    prose = any(line.strip()[:1].islower() and not _EMAIL.match(line.strip()) for line in lines)
+    return (
+        bullets >= 1 and (bullets >= 2 or len(lines) <= 3 or with_email >= 1)
+        or with_email >= 2 and not prose
+        or with_cells >= 2
+    )
+
+
+def _list_units(lines: list[str], make) -> list[Unit]:
+    units: list[Unit] = []
+    items: list[list[str]] = []
+    intro: list[str] = []
+    labels: tuple[str, ...] = ()
+    for line in lines:
+        cells = _cells(line)
+        if cells and not _EMAIL.search(line) and any(re.search(r"name|e-?mail|access|role", c, re.I) for c in cells):
+            labels = tuple(c.lower() for c in cells)  # a table's header row
+            continue
+        starts_item = bool(_BULLET.match(line) or cells or _EMAIL.search(line) and not items)
+        if starts_item or (items and not line[:1].isspace() and _EMAIL.search(line)):
+            items.append([line])
+        elif items and (line[:1].isspace() or line.strip()[:1].islower() or not _EMAIL.search(" ".join(items[-1]))):
+            items[-1].append(line)
+        elif items:
+            items.append([line])
+        else:
+            intro.append(line)
+    units.extend(make(s, "sentence") for s in _sentences(" ".join(l.strip() for l in intro)))
+    for item in items:
+        text = " ".join(l.strip() for l in item)
+        cells = _cells(item[0]) if len(item) == 1 else ()
+        units.append(make(_BULLET.sub("", text, count=1), "item", cells, labels if cells else ()))
+    return units
+
+
+def units_of(text: str, source: int, author: Address | None, first_paragraph: int) -> list[Unit]:
+    """The units of one author's new text, paragraphs numbered from first_paragraph."""
+    units: list[Unit] = []
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    for offset, paragraph in enumerate(paragraphs):
+        number = first_paragraph + offset
+        lines = [line.rstrip() for line in paragraph.split("\n") if line.strip()]
+        if offset == 0 and lines and _GREETING.match(lines[0]):
+            lines = lines[1:]
+        if not lines:
+            continue
+
+        def make(t: str, kind: str, cells: tuple[str, ...] = (), labels: tuple[str, ...] = ()) -> Unit:
+            return Unit(t, source, number, kind, author, cells, labels)
+
+        if _is_record(lines):
+            for record in _records(lines):
+                if any(_LABEL.match(l) and _NAME_LABEL.match(_LABEL.match(l).group(1).strip()) for l in record):
+                    units.append(make("\n".join(l.strip() for l in record), "record"))
+                else:
+                    units.extend(make(s, "sentence") for s in _sentences(" ".join(l.strip() for l in record)))
+        elif _is_list(lines):
+            units.extend(_list_units(lines, make))
+        else:
+            units.extend(make(s, "sentence") for s in _sentences(" ".join(l.strip() for l in lines)))
+    return units
+
+
+def record_fields(unit: Unit) -> dict[str, str]:
+    """The labelled fields of a record unit, keys 'name', 'email' and the other labels in lower case."""
+    fields: dict[str, str] = {}
+    for line in unit.text.split("\n"):
+        match = _LABEL.match(line)
+        if not match:
+            continue
+        label, value = match.group(1).strip(), match.group(2).strip()
+        if _NAME_LABEL.match(label):
+            fields.setdefault("name", value)
+        elif _EMAIL_LABEL.match(label):
+            fields.setdefault("email", value)
+        else:
+            fields.setdefault(label.lower(), value)
+    return fields

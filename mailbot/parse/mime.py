@@ -1,0 +1,294 @@
+"""Reads raw message bytes (with mail-parser and the standard library) into one frozen Email."""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses
+from types import MappingProxyType
+
+import mailparser
+
+from mailbot.parse.auth_results import parse_auth_results
+from mailbot.parse.html import html_to_text
+from mailbot.parse.message import Address, Attachment, Email, Embedded, TextBody
+from mailbot.parse.thread import split_thread, subject_kind
+
+log = logging.getLogger(__name__)
+
+_MAX_DEPTH = 30
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200c\u200d\u2060\ufeff]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+_SINGLE_BYTE_LIARS = {"ascii", "latin_1", "iso8859_1", "cp1252", "iso8859_15"}
+
+
+def clean_header(value: object) -> str:
+    """A header value decoded from RFC 2047, unfolded, without control characters."""
+    if value is None:
+        return ""
+    raw = str(value)
+    text = raw
+    if "=?" in raw:
+        try:
+            text = str(make_header(decode_header(raw)))
+        except (LookupError, UnicodeError, ValueError, AssertionError):
+            text = raw
+    text = _SURROGATES.sub("\ufffd", text)
+    return " ".join(_CONTROL.sub("", text).split())
+
+
+def decode_text(data: bytes, declared: str | None) -> tuple[str, str | None]:
+    """Decode a body part; returns (text, problem) where problem says how a bad charset was worked round."""
+    charset = (declared or "").strip().strip('"').lower() or None
+    codec = None
+    if charset:
+        try:
+            codec = codecs.lookup(charset).name
+        except LookupError:
+            codec = None
+    if codec is None or codec in _SINGLE_BYTE_LIARS:
+        # Unknown or single-byte labels are often wrong: bytes that are valid UTF-8 are UTF-8.
+        try:
+            text = data.decode("utf-8")
+            problem = f"unknown charset {charset!r}, read as UTF-8" if charset and codec is None else None
+            return text, problem
+        except UnicodeDecodeError:
+            pass
+    if codec is not None:
+        try:
+            return data.decode(codec), None
+        except (UnicodeDecodeError, LookupError):
+            pass
+        except Exception:  # some codecs raise odd errors on odd input
+            pass
+    try:
+        return data.decode("utf-8"), f"charset {charset!r} did not fit the text, read as UTF-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), f"charset {charset!r} did not fit the text, read as Windows-1252"
+
+
+class _Collector:
+    """Walks a MIME tree once, gathering text parts, attachments and attached messages."""
+
+    def __init__(self) -> None:
+        self.plain: list[str] = []
+        self.html: list[str] = []
+        self.attachments: list[Attachment] = []
+        self.attached_messages: list[Message] = []
+        self.problems: list[str] = []
+
+    def walk(self, part: Message, depth: int = 0) -> None:
+        if depth > _MAX_DEPTH:
+            self.problems.append("MIME structure nested too deeply; the deepest parts were not read")
+            return
+        ctype = part.get_content_type()
+        if ctype in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message):
+                self.attached_messages.append(inner)
+            else:
+                self.attachments.append(_attachment(part))
+            return
+        if part.is_multipart():
+            children = [c for c in part.get_payload() if isinstance(c, Message)]
+            if ctype == "multipart/alternative":
+                chosen = _best_alternative(children)
+                if chosen is not None:
+                    self.walk(chosen, depth + 1)
+            elif ctype == "multipart/report":
+                if children:
+                    self.walk(children[0], depth + 1)
+                self.attachments.extend(_attachment(c) for c in children[1:])
+            else:
+                for child in children:
+                    self.walk(child, depth + 1)
+            return
+        if _is_attachment(part):
+            self.attachments.append(_attachment(part))
+            return
+        if ctype in ("text/plain", "text/html"):
+            text = self._text_of(part)
+            (self.plain if ctype == "text/plain" else self.html).append(text)
+        elif part.get_content_maintype() == "text" and ctype not in ("text/calendar", "text/rfc822-headers"):
+            self.plain.append(self._text_of(part))
+        else:
+            self.attachments.append(_attachment(part))
+
+    def _text_of(self, part: Message) -> str:
+        try:
+            data = part.get_payload(decode=True)
+        except Exception as exc:  # a transfer encoding the library cannot undo
+            self.problems.append(f"a text part could not be decoded ({type(exc).__name__})")
+            return ""
+        if data is None:
+            return ""
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        text, problem = decode_text(data, part.get_param("charset"))
+        if problem:
+            self.problems.append(problem)
+        return text
+
+    def body_text(self) -> str:
+        plain = "\n\n".join(t for t in self.plain if t.strip())
+        if plain:
+            return plain
+        return "\n\n".join(html_to_text(h) for h in self.html if h.strip())
+
+
+def _disposition(part: Message) -> str:
+    value = part.get("Content-Disposition")
+    return str(value).split(";", 1)[0].strip().lower() if value else ""
+
+
+def _is_attachment(part: Message) -> bool:
+    """Attached, or a named part that is not inline text."""
+    disposition = _disposition(part)
+    if disposition == "attachment":
+        return True
+    try:
+        named = bool(part.get_filename())
+    except Exception:
+        named = False
+    return named and (part.get_content_maintype() != "text" or disposition != "inline")
+
+
+def _attachment(part: Message) -> Attachment:
+    try:
+        filename = clean_header(part.get_filename() or "")
+    except Exception:
+        filename = ""
+    try:
+        payload = part.get_payload(decode=not part.is_multipart())
+        size = len(payload) if isinstance(payload, (bytes, str)) else 0
+    except Exception:
+        size = 0
+    return Attachment(filename=filename, content_type=part.get_content_type(), size=size)
+
+
+def _best_alternative(children: list[Message]) -> Message | None:
+    if not children:
+        return None
+    for wanted in ("text/plain", "text/html"):
+        for child in children:
+            if child.get_content_type() == wanted and not _is_attachment(child):
+                payload = child.get_payload(decode=True)
+                if payload and payload.strip():
+                    return child
+    multipart = [c for c in children if c.is_multipart()]
+    return multipart[-1] if multipart else children[-1]
+
+
+def _addresses(message: Message, name: str) -> tuple[Address, ...]:
+    values = message.get_all(name) or []
+    found = []
+    try:
+        pairs = getaddresses([str(v) for v in values])
+    except Exception:
+        return ()
+    for display, email in pairs:
+        email = clean_header(email).strip("<>")
+        if "@" in email and " " not in email:
+            found.append(Address(name=clean_header(display).strip('"').strip(), email=email))
+    return tuple(found)
+
+
+def _message_ids(value: str | None) -> tuple[str, ...]:
+    return tuple(re.findall(r"<[^<>\s]+>", value or ""))
+
+
+def _headers(message: Message) -> MappingProxyType:
+    headers: dict[str, list[str]] = {}
+    for name, value in message.items():
+        headers.setdefault(str(name).strip().lower(), []).append(clean_header(value))
+    return MappingProxyType({k: tuple(v) for k, v in headers.items()})
+
+
+def _embedded_from_attached(message: Message, depth: int) -> tuple[Embedded, ...]:
+    """An attached message/rfc822 part: a forward, with whatever it embeds in turn."""
+    collector = _Collector()
+    collector.walk(message)
+    senders = _addresses(message, "from")
+    sender = senders[0] if senders else None
+    subject = clean_header(message.get("subject"))
+    body, nested = split_thread(
+        _normalise(collector.body_text()), subject, sender.name if sender else "", subject_kind(subject) == "forward", depth
+    )
+    found = [Embedded("forward", sender, subject, body, depth)]
+    found.extend(nested)
+    for inner in collector.attached_messages:
+        if depth < 5:
+            found.extend(_embedded_from_attached(inner, depth + 1))
+    return tuple(found)
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ").replace("\t", " ")
+    text = _SURROGATES.sub("\ufffd", _CONTROL.sub("", text))
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def parse_email(raw: bytes) -> Email:
+    """Parse a raw RFC 5322 message; never raises: what cannot be read is said in `unreadable`."""
+    try:
+        return _parse(raw)
+    except Exception as exc:  # the promise: malformed mail is held, never crashes the run
+        log.warning("message could not be parsed: %s: %s", type(exc).__name__, exc)
+        return Email(unreadable=f"the message could not be parsed ({type(exc).__name__})")
+
+
+def _parse(raw: bytes) -> Email:
+    if not raw or not raw.strip():
+        return Email(unreadable="the message is empty")
+    parsed = mailparser.parse_from_bytes(raw)
+    message: Message = parsed.message
+    if message is None or not message.keys():
+        return Email(unreadable="the message has no headers")
+    headers = _headers(message)
+    senders = _addresses(message, "from")
+    sender = senders[0] if senders else None
+    subject = clean_header(message.get("subject"))
+    in_reply_to = (_message_ids(message.get("in-reply-to")) or (None,))[0]
+    kind = subject_kind(subject)
+    forwarding = kind == "forward"
+
+    collector = _Collector()
+    collector.walk(message)
+    body, embedded = split_thread(_normalise(collector.body_text()), subject, sender.name if sender else "", forwarding)
+    attached: list[Embedded] = []
+    for inner in collector.attached_messages:
+        attached.extend(_embedded_from_attached(inner, 1))
+    problems = list(dict.fromkeys(collector.problems))
+    if message.defects:
+        problems.extend(f"MIME defect: {type(d).__name__}" for d in message.defects[:5])
+    ctype = message.get_content_type()
+    return_path = message.get("return-path")
+    message_id = _message_ids(message.get("message-id"))
+    unreadable = None
+    if sender is None:
+        unreadable = "the message has no readable From address" if message.get("from") else "the message has no From header"
+    return Email(
+        message_id=message_id[0] if message_id else None,
+        subject=subject,
+        date=clean_header(message.get("date")) or None,
+        sender=sender,
+        reply_to=_addresses(message, "reply-to"),
+        to=_addresses(message, "to"),
+        cc=_addresses(message, "cc"),
+        in_reply_to=in_reply_to,
+        references=_message_ids(message.get("references")),
+        headers=headers,
+        auth=tuple(h for h in (parse_auth_results(v) for v in headers.get("authentication-results", ())) if h),
+        content_type=ctype,
+        report_type=(message.get_param("report-type") or None) if ctype == "multipart/report" else None,
+        return_path=clean_header(return_path) if return_path is not None else None,
+        body=body,
+        embedded=tuple(embedded) + tuple(attached),
+        attachments=tuple(collector.attachments),
+        problems=tuple(problems),
+        unreadable=unreadable,
+    )

@@ -1,0 +1,80 @@
+"""Splits one author's text into what they wrote and their sign-off, signature and disclaimer."""
+
+from __future__ import annotations
+
+import re
+
+from mailbot.parse.message import TextBody
+
+_SIGN_OFF_WORDS = frozenset(
+    "many kind kindest best warm warmest with thanks thank thankyou thx tia ta cheers you regards wishes "
+    "again so much very in advance a lot million all the sincerely yours faithfully truly and & "
+    "speak soon take care have good great nice day weekend team lots love hugs".split()
+)
+_SIGN_OFF_CORE = frozenset("thanks thank thankyou thx tia ta cheers regards wishes sincerely faithfully best".split())
+_WORD = re.compile(r"[\w&']+")
+_DASHES = re.compile(r"^\s*--\s*$")
+_FOOTER = re.compile(
+    r"^\s*(?:_{5,}|-{5,}|={5,}|\*{5,})\s*$"
+    r"|^\s*(?:confidential(?:ity)?\b|disclaimer\b|important\s*:|privileged\b|legal notice\b"
+    r"|please consider the environment|sent from my\b|sent from (?:outlook|mail) for\b|get outlook for\b"
+    r"|sent via\b|sent using\b)"
+    r"|\bthis (?:e-?mail|message|communication)(?: and any (?:files|attachments))?"
+    r"(?: transmitted with it)? (?:is|are|may be|may contain|contains|and any)\b"
+    r"|\bthe information (?:in|contained in) this (?:e-?mail|message)\b"
+    r"|\bregistered (?:in england|in scotland|office|company)\b",
+    re.IGNORECASE,
+)
+
+
+def is_sign_off(line: str) -> bool:
+    """A line that only says goodbye: "Many thanks,", "Kind regards", "Ta," ... (optionally with a first name)."""
+    words = [w.lower() for w in _WORD.findall(line)]
+    if not words or len(line) > 48:
+        return False
+    core = [w for w in words if w in _SIGN_OFF_CORE]
+    if not core:
+        return False
+    rest = [w for w in words if w not in _SIGN_OFF_WORDS]
+    # "Thanks, Fern" or "Cheers Bea": a sign-off followed by at most two name-like words.
+    if rest:
+        tail = line.strip().split()[-len(rest):]
+        return len(rest) <= 2 and all(t[:1].isupper() for t in tail) and words[0] in _SIGN_OFF_WORDS
+    return True
+
+
+def _name_forms(author_name: str) -> tuple[str, ...]:
+    name = " ".join(author_name.replace('"', " ").split()).casefold()
+    if not name or "@" in name:
+        return ()
+    if "," in name:  # "Okafor, Dana" -> "dana okafor"
+        last, _, first = name.partition(",")
+        name = f"{first.strip()} {last.strip()}"
+    return (name,) if len(name.split()) >= 2 else ()
+
+
+def _starts_with_name(line: str, names: tuple[str, ...]) -> bool:
+    folded = " ".join(line.split()).casefold()
+    for name in names:
+        if folded == name or (folded.startswith(name) and folded[len(name) : len(name) + 2].strip()[:1] in "|-–,/("):
+            return True
+    return False
+
+
+def split_signature(text: str, author_name: str = "") -> TextBody:
+    """Cut the text where the sign-off, signature or disclaimer starts."""
+    lines = text.split("\n")
+    names = _name_forms(author_name)
+    seen_content = False
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if seen_content and (
+            _DASHES.match(line) or is_sign_off(stripped) or _FOOTER.search(stripped) or _starts_with_name(stripped, names)
+        ):
+            return TextBody("\n".join(lines[:index]).strip("\n"), "\n".join(lines[index:]).strip("\n"))
+        if not seen_content and (_DASHES.match(line) or _FOOTER.search(stripped)):
+            return TextBody("", text.strip("\n"))
+        seen_content = True
+    return TextBody(text.strip("\n"), "")

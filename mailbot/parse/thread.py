@@ -1,0 +1,162 @@
+"""Finds forwarded messages and quoted history inside a body, and splits each author's text."""
+
+from __future__ import annotations
+
+import re
+from email.utils import parseaddr
+
+from mailbot.parse.html import QUOTE_MARK
+from mailbot.parse.message import Address, Embedded, TextBody
+from mailbot.parse.signature import split_signature
+
+_FORWARD_MARK = re.compile(
+    r"^\s*(?:-{2,}\s*(?:Forwarded|Weitergeleitete|Message transféré)[\w ]*\s*-{2,}|Begin forwarded message\s*:?"
+    r"|-{2,}\s*Forwarded by\b.*|Forwarded message\s*:?)\s*$",
+    re.IGNORECASE,
+)
+_ORIGINAL_MARK = re.compile(r"^\s*-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine)\s*-{2,}\s*$", re.I)
+_RULE = re.compile(r"^\s*_{8,}\s*$")
+_HEADER = re.compile(
+    r"^\s*[*>]*\s*(From|Sent|Date|To|Cc|Bcc|Subject|Reply-To|Importance|Von|Gesendet|An|Betreff|De|Envoyé|À|Objet)"
+    r"\s*\*?\s*:\s*\*?\s*(.*)$",
+    re.IGNORECASE,
+)
+_FROM_NAMES = {"from", "von", "de"}
+_WROTE = re.compile(r"^\s*(?:On|Am|Le)\b.{4,300}\b(?:wrote|writes|schrieb|a écrit)\s*:\s*$", re.I)
+_QUOTED = re.compile(r"^\s*>")
+_SUBJECT_PREFIX = re.compile(r"^\s*\[?\s*(re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:", re.I)
+_FORWARD_PREFIXES = {"fw", "fwd", "wg", "tr", "rv"}
+
+
+def subject_kind(subject: str) -> str | None:
+    """'reply' or 'forward' from the subject's first prefix, else None."""
+    match = _SUBJECT_PREFIX.match(subject or "")
+    if not match:
+        return None
+    return "forward" if match.group(1).lower() in _FORWARD_PREFIXES else "reply"
+
+
+def _header_block_at(lines: list[str], index: int) -> bool:
+    """Does an Outlook/Gmail style From:/Sent:/To:/Subject: block start at this line?"""
+    match = _HEADER.match(lines[index])
+    if not match or match.group(1).lower() not in _FROM_NAMES or not match.group(2).strip():
+        return False
+    others = 0
+    for line in lines[index + 1 : index + 8]:
+        found = _HEADER.match(line)
+        if found and found.group(1).lower() not in _FROM_NAMES:
+            others += 1
+        elif not line.strip():
+            break
+    return others >= 2
+
+
+def _boundary(lines: list[str]) -> tuple[int, int, str] | None:
+    """(where the own text ends, where the embedded headers start, kind) of the first embedded message."""
+    for index, line in enumerate(lines):
+        if _FORWARD_MARK.match(line):
+            return index, index + 1, "forward"
+        if _ORIGINAL_MARK.match(line):
+            return index, index + 1, "block"
+        if _header_block_at(lines, index):
+            start = index
+            while start > 0 and (not lines[start - 1].strip() or _RULE.match(lines[start - 1])):
+                if _RULE.match(lines[start - 1]):
+                    start -= 1
+                    break
+                start -= 1
+            return start, index, "block"
+        if line.strip() == QUOTE_MARK:
+            return index, index + 1, "quote"
+        if _WROTE.match(line) or (index + 1 < len(lines) and _WROTE.match(f"{line} {lines[index + 1]}") and not _WROTE.match(lines[index + 1])):
+            return index, index, "quote"
+        if _QUOTED.match(line):
+            return index, index, "quote"
+    return None
+
+
+def _read_headers(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Parse the embedded message's header lines; return them and the remaining body lines."""
+    headers: dict[str, str] = {}
+    index = 0
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    last = None
+    while index < len(lines):
+        line = lines[index]
+        match = _HEADER.match(line)
+        if match:
+            last = match.group(1).lower()
+            headers.setdefault(last, match.group(2).strip())
+        elif line.strip() and last in ("to", "cc", "an", "à") and line[:1].isspace():
+            headers[last] += " " + line.strip()
+        else:
+            break
+        index += 1
+    return headers, lines[index:]
+
+
+def _address(value: str) -> Address | None:
+    value = re.sub(r"\[mailto:([^\]]+)\]", r"<\1>", value or "").replace("*", "")
+    name, email = parseaddr(value)
+    if "@" not in email:
+        return Address(name=" ".join((value or "").split()), email="") if value and value.strip() else None
+    return Address(name=name.strip().strip('"'), email=email)
+
+
+def _quote_run(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Split lines into the quoted run at their top and what follows it.
+
+    A run of '>' lines (blank lines allowed inside) ends at the first unquoted text; without
+    any '>' line (an HTML blockquote, an unprefixed "On ... wrote:") everything is quoted.
+    """
+    first = next((i for i, line in enumerate(lines) if _QUOTED.match(line)), None)
+    if first is None or any(line.strip() for line in lines[1:first]):
+        return lines, []
+    end = first
+    while end < len(lines) and (_QUOTED.match(lines[end]) or not lines[end].strip()):
+        end += 1
+    return lines[:end], lines[end:]
+
+
+def _unquote(lines: list[str]) -> list[str]:
+    return [re.sub(r"^\s*> ?", "", line) for line in lines]
+
+
+def split_thread(text: str, subject: str, author_name: str, forwarding: bool, depth: int = 0) -> tuple[TextBody, tuple[Embedded, ...]]:
+    """Split a body into its author's own text and the messages embedded below it.
+
+    `forwarding` says whether a plain Outlook block below the text is a forward (the subject says
+    FW:) rather than the earlier thread of a reply.
+    """
+    lines = text.split("\n")
+    found = _boundary(lines)
+    if found is None or depth > 20:
+        return split_signature(text, author_name), ()
+    own_end, header_start, kind = found
+    own = split_signature("\n".join(lines[:own_end]), author_name)
+    rest = lines[header_start:]
+    if kind == "quote":
+        quoted_lines, after = _quote_run(rest)
+        inner_body, inner_embedded = split_thread("\n".join(_unquote(quoted_lines)), "", "", False, depth + 1)
+        embedded = (Embedded("quoted", None, "", inner_body, depth + 1), *(_as_quoted(e) for e in inner_embedded))
+        if any(line.strip() for line in after):  # answers written below a quote are the author's text too
+            more, more_embedded = split_thread("\n".join(after), subject, author_name, forwarding, depth + 1)
+            own = TextBody("\n\n".join(t for t in (own.new_text, more.new_text) if t), own.signature or more.signature)
+            embedded = (*embedded, *more_embedded)
+        return own, embedded
+    headers, body_lines = _read_headers(rest)
+    sender = _address(headers.get("from") or headers.get("von") or headers.get("de") or "")
+    inner_subject = headers.get("subject") or headers.get("betreff") or headers.get("objet") or ""
+    is_forward = kind == "forward" or forwarding
+    inner_body, inner_embedded = split_thread(
+        "\n".join(body_lines), inner_subject, sender.name if sender else "", subject_kind(inner_subject) == "forward", depth + 1
+    )
+    this = Embedded("forward" if is_forward else "quoted", sender, inner_subject, inner_body, depth + 1)
+    if not is_forward:
+        inner_embedded = tuple(_as_quoted(e) for e in inner_embedded)
+    return own, (this, *inner_embedded)
+
+
+def _as_quoted(embedded: Embedded) -> Embedded:
+    return Embedded("quoted", embedded.sender, embedded.subject, embedded.body, embedded.depth)

@@ -1,0 +1,188 @@
+"""Renders a decision into a complete, threaded reply; only names and addresses come from the incoming mail."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import textwrap
+from dataclasses import dataclass
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from mailbot.decide.outcome import Decision, RequestDecision
+from mailbot.parse.message import Address, Email
+from mailbot.policy import Policy
+
+ORDER = ("approved", "rejected", "needs_info", "redirected", "informed")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+_PREFIXES = re.compile(r"^\s*(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+_MISSING = {
+    "missing_full_name": "Please send the person's full name (first name and surname).",
+    "missing_work_email": "Please send the person's work email address.",
+    "not_a_work_email": "This is a personal email address; please send the person's work email address instead.",
+    "access_level_unclear": None,  # filled in from the policy's list of access levels
+    "endorser_not_senior_enough": None,  # filled in from the access level's endorsers
+}
+
+
+def safe_text(value: str | None, limit: int = 100) -> str:
+    """A name or subject fit to put in a reply: one line, no control characters, not too long."""
+    text = " ".join(_UNSAFE.sub(" ", value or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def safe_address(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value if _ADDRESS.match(value) and len(value) <= 254 else None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply ready to send: headers, a text body and an HTML alternative."""
+
+    template: str
+    sender: Address
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    in_reply_to: str | None
+    references: tuple[str, ...]
+
+    def to_message(self, date: str | None = None) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = _header_address(self.sender)
+        message["To"] = [_header_address(a) for a in self.to]
+        if self.cc:
+            message["Cc"] = [_header_address(a) for a in self.cc]
+        message["Subject"] = self.subject
+        message["Date"] = date or formatdate(localtime=False, usegmt=True)
+        message["Message-ID"] = self.message_id
+        if self.in_reply_to:
+            message["In-Reply-To"] = self.in_reply_to
+        if self.references:
+            message["References"] = " ".join(self.references)
+        message["Auto-Submitted"] = "auto-replied"
+        message["X-Auto-Response-Suppress"] = "All"
+        message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
+        return message
+
+
+def _header_address(address: Address) -> HeaderAddress:
+    local, _, domain = address.email.rpartition("@")
+    return HeaderAddress(display_name=safe_text(address.name, 80), username=local, domain=domain)
+
+
+class ReplyRenderer:
+    """Renders replies from the templates folder, by one policy, as one mailbox."""
+
+    def __init__(self, templates: Path, policy: Policy, mailbox: Address):
+        self.policy = policy
+        self.mailbox = mailbox
+        self.env = Environment(
+            loader=FileSystemLoader(str(templates)),
+            autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+
+    def render(self, email: Email, decision: Decision, key: str = "") -> Reply | None:
+        """The reply a decision sends, or None when it sends nothing (ignored, held for review)."""
+        if not decision.answered or email.sender is None or safe_address(email.sender.email) is None:
+            return None
+        template = decision.outcome
+        groups: dict[str, list[dict]] = {outcome: [] for outcome in ORDER}
+        for item in decision.requests:
+            groups[item.outcome].append(self._request_context(item))
+        subject = self._subject(email)
+        greeting_name = safe_text((decision.endorser.name if decision.endorser else "") or "", 60).split(" ")[0]
+        context = {
+            "greeting": f"Dear {greeting_name}," if greeting_name else "Hello,",
+            "groups": groups,
+            "order": ORDER,
+            "password": self.policy.password,
+            "support": self.policy.support,
+            "subject": subject,
+        }
+        text = self.env.get_template(f"{template}.txt.j2").render(context)
+        html = self.env.get_template(f"{template}.html.j2").render(context)
+        to = (Address(safe_text(email.sender.name, 80), email.sender.email),)
+        cc = self._cc(decision, email)
+        references = tuple(dict.fromkeys((*email.references[-9:], *(() if email.message_id is None else (email.message_id,)))))
+        return Reply(
+            template=template,
+            sender=self.mailbox,
+            to=to,
+            cc=cc,
+            subject=subject,
+            text=_tidy(text),
+            html=html,
+            message_id=self._message_id(email, template, key),
+            in_reply_to=email.message_id,
+            references=references,
+        )
+
+    def _request_context(self, item: RequestDecision) -> dict:
+        request = item.request
+        level = self.policy.access.get(request.access or "")
+        missing = []
+        for reason in item.reasons:
+            if reason == "access_level_unclear":
+                choices = [lvl.label for lvl in self.policy.access.values() if lvl.grant == "endorse"]
+                missing.append(f"Please tell us which access is needed: {', '.join(choices[:-1])} or {choices[-1]}.")
+            elif reason == "endorser_not_senior_enough" and level is not None:
+                missing.append(f"Note that this access must be requested by {level.endorsed_by}.")
+            elif _MISSING.get(reason):
+                missing.append(_MISSING[reason])
+        return {
+            "name": safe_text(request.name) or None,
+            "email": safe_address(request.email),
+            "access_label": level.label if level else None,
+            "endorsed_by": level.endorsed_by if level else None,
+            "redirect_url": level.redirect_url if level else None,
+            "redirect_name": level.redirect_name if level else None,
+            "missing": missing,
+        }
+
+    def _cc(self, decision: Decision, email: Email) -> tuple[Address, ...]:
+        """Approved people are told too; nobody else gets mail from an address found in a message."""
+        seen = {email.sender.key, self.mailbox.key}
+        cc = []
+        for item in decision.requests:
+            address = safe_address(item.request.email)
+            if item.outcome == "approved" and address and address.lower() not in seen:
+                seen.add(address.lower())
+                cc.append(Address(safe_text(item.request.name, 80), address))
+        return tuple(cc)
+
+    def _subject(self, email: Email) -> str:
+        original = safe_text(_PREFIXES.sub("", email.subject or ""), 150)
+        return f"Re: {original}" if original else "Re: your email to the NHSP Agency Support Team"
+
+    def _message_id(self, email: Email, template: str, key: str) -> str:
+        seed = f"{email.message_id or ''}|{key}|{template}".encode("utf-8", "replace")
+        digest = hashlib.sha256(seed).hexdigest()[:24]
+        return f"<mailbot.{digest}@{self.mailbox.domain or 'localhost'}>"
+
+
+def _tidy(text: str, width: int = 76) -> str:
+    """Collapse the blank lines template blocks leave behind and wrap long lines, keeping their indent."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            lines.append(line.rstrip())
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        hanging = indent + ("  " if line.lstrip().startswith("- ") else "")
+        lines.extend(textwrap.wrap(line.strip(), width, initial_indent=indent, subsequent_indent=hanging, break_long_words=False, break_on_hyphens=False))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"

@@ -1,0 +1,71 @@
+"""One message's way through mailbot's brain: parse, extract, decide, render the reply."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, replace
+
+from mailbot.decide import Decider, Decision
+from mailbot.directory import Directory, load_directory
+from mailbot.extract import Extraction, Extractor
+from mailbot.parse import Address, Email, parse_email
+from mailbot.policy import Policy, load_policy
+from mailbot.reply import Reply, ReplyRenderer
+from mailbot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    email: Email
+    extraction: Extraction | None
+    decision: Decision
+    reply: Reply | None
+
+
+class Triage:
+    """The triage pipeline for one configuration; build it once, run it on many messages."""
+
+    def __init__(self, settings: Settings, policy: Policy, directory: Directory):
+        self.settings = settings
+        self.policy = policy
+        self.directory = directory
+        mailbox = settings.mailbox
+        self.extractor = Extractor(policy, mailbox.address)
+        self.decider = Decider(
+            policy, directory, mailbox.address, settings.authentication.trusted_authserv_ids, settings.authentication.exchange_online
+        )
+        self.renderer = ReplyRenderer(settings.templates_dir, policy, Address(mailbox.display_name, mailbox.address))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Triage:
+        policy = load_policy(settings.policy_file)
+        directory = load_directory(settings.directory.organisations, settings.directory.people, policy.seniority_ranks)
+        return cls(settings, policy, directory)
+
+    def run(self, raw: bytes, key: str = "") -> TriageResult:
+        """Triage one raw message. Never raises for any input: what cannot be read is held for review."""
+        email = parse_email(raw)
+        if not key and email.message_id is None:
+            key = hashlib.sha256(raw).hexdigest()
+        extraction = None
+        if not email.unreadable and self.decider.ignored(email) is None:
+            try:
+                extraction = self.extractor.extract(email)
+            except Exception:  # a bug must hold one message, not stop the mailbox
+                log.exception("extraction failed for %s", email.message_id)
+                email = _with_problem(email, "mailbot could not read the requests in this message")
+        decision = self.decider.decide(email, extraction)
+        try:
+            reply = self.renderer.render(email, decision, key)
+        except Exception:
+            log.exception("reply could not be rendered for %s", email.message_id)
+            decision = Decision("review", ("malformed_message",), decision.endorser, decision.requests, decision.topics)
+            reply = None
+        return TriageResult(email, extraction, decision, reply)
+
+
+def _with_problem(email: Email, problem: str) -> Email:
+    return replace(email, unreadable=problem, problems=(*email.problems, problem))
