@@ -24,7 +24,7 @@ STOPWORDS = frozenset(
     general get give glad good great group
     had has have having he head health healthcare hello her here hers hey hi him his hope hospital how hr
     i i'd i'll i'm i've id if im in info is it it's its
-    jan january job jul july jun june just
+    january job jul july jun june just
     kind
     last limited locum locums login logins logon ltd
     made manager managers managing many mar march may me medical mob mobile mon monday morning most mr much my
@@ -103,9 +103,9 @@ def find_names(text: str) -> list[tuple[int, int, str]]:
 
     def close() -> None:
         tokens = list(run)
-        while tokens and (tokens[0].group().lower().rstrip(".") in PARTICLES):
+        while tokens and tokens[0].group().islower():  # a lower-case particle ("de", "van") cannot start a name
             tokens.pop(0)
-        while tokens and (tokens[-1].group().lower().rstrip(".") in PARTICLES):
+        while tokens and tokens[-1].group().islower():
             tokens.pop()
         words = [t for t in tokens if t.group().lower().rstrip(".") not in HONORIFICS]
         if 1 <= len(words) <= 4 and any(_is_capitalised(t.group()) for t in words):

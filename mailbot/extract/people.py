@@ -83,6 +83,8 @@ def is_target(unit: Unit, start: int, end: int) -> bool:
         return False
     if unit.kind == "subject":
         return bool(_SUBJECT_TARGET.search(before)) or not before.strip()
+    if unit.kind in ("item", "record") and not re.search(r"\w", unit.text[:start]):
+        return True  # a list of people: each item starts with a name
     return bool(
         _BEFORE_TARGET.search(before)
         or (_SET_BEFORE.search(before) and _SET_AFTER.match(after))

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 _MAX_DEPTH = 30
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200c\u200d\u2060\ufeff]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
-_SINGLE_BYTE_LIARS = {"ascii", "latin_1", "iso8859_1", "cp1252", "iso8859_15"}
+_SINGLE_BYTE_LIARS = {"ascii", "iso8859-1", "cp1252", "iso8859-15"}
 
 
 def clean_header(value: object) -> str:

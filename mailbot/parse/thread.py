@@ -138,6 +138,11 @@ def split_thread(text: str, subject: str, author_name: str, forwarding: bool, de
     rest = lines[header_start:]
     if kind == "quote":
         quoted_lines, after = _quote_run(rest)
+        # The attribution ("On ..., X wrote:", perhaps over two lines) says who wrote it; it is not the text.
+        for cut in (1, 2):
+            if len(quoted_lines) >= cut and _WROTE.match(" ".join(quoted_lines[:cut])):
+                quoted_lines = quoted_lines[cut:]
+                break
         inner_body, inner_embedded = split_thread("\n".join(_unquote(quoted_lines)), "", "", False, depth + 1)
         embedded = (Embedded("quoted", None, "", inner_body, depth + 1), *(_as_quoted(e) for e in inner_embedded))
         if any(line.strip() for line in after):  # answers written below a quote are the author's text too

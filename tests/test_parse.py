@@ -1,0 +1,155 @@
+"""Parsing at the edge: threads, forwards, signatures, HTML, charsets, and mail that cannot be read."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from mailbot.parse import parse_email
+from mailbot.parse.html import QUOTE_MARK, html_to_text
+from mailbot.parse.mime import decode_text
+from mailbot.parse.signature import is_sign_off, split_signature
+from mailbot.parse.thread import split_thread, subject_kind
+
+
+def message(body: str, subject: str = "Hello", **headers: str) -> bytes:
+    lines = [f"From: {headers.pop('From', 'Pat Lee <pat.lee@example.co.uk>')}", "To: agencies@nhsprofessionals.nhs.uk",
+             f"Subject: {subject}", "Message-ID: <m1@example.co.uk>"]
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
+    lines += ["MIME-Version: 1.0", 'Content-Type: text/plain; charset="utf-8"', "", body]
+    return "\n".join(lines).encode()
+
+
+def test_subject_kind_reads_the_first_prefix_only():
+    assert subject_kind("RE: FW: logins") == "reply"
+    assert subject_kind("Fwd: RE: logins") == "forward"
+    assert subject_kind("[EXT] logins") is None
+    assert subject_kind("Regarding logins") is None
+
+
+def test_outlook_block_under_a_reply_is_quoted_history():
+    text = "Please add Jo Bloggs.\n\nThanks\nPat\n\nFrom: Sam <sam@x.co.uk>\nSent: 1 May 2025\nTo: Pat\nSubject: RE: logins\n\nOld request for Al Smith."
+    own, embedded = split_thread(text, "RE: logins", "Pat Lee", forwarding=False)
+    assert own.new_text == "Please add Jo Bloggs."
+    assert [e.kind for e in embedded] == ["quoted"]
+    assert embedded[0].sender.email == "sam@x.co.uk"
+    assert "Al Smith" in embedded[0].body.new_text
+
+
+def test_outlook_original_message_under_fw_subject_is_a_forward():
+    text = "See below please.\n\n-----Original Message-----\nFrom: Ruth Ames <ruth.ames@x.co.uk>\nSent: 10 March 2025 08:52\nTo: Pat\nSubject: login\n\nCan I have a login?\n\nThanks\nRuth"
+    own, embedded = split_thread(text, "FW: login", "Pat Lee", forwarding=True)
+    assert own.new_text == "See below please."
+    assert embedded[0].kind == "forward"
+    assert embedded[0].sender.name == "Ruth Ames"
+    assert embedded[0].body.new_text == "Can I have a login?"
+    assert embedded[0].body.signature.startswith("Thanks")
+
+
+def test_gmail_forward_marker_is_a_forward_even_under_a_reply_subject():
+    text = "FYI\n\n---------- Forwarded message ---------\nFrom: Ruth Ames <ruth.ames@x.co.uk>\nDate: Mon, 10 Mar 2025 at 08:52\nSubject: login\nTo: <pat@x.co.uk>\n\nPlease set me up."
+    _, embedded = split_thread(text, "Re: login", "", forwarding=False)
+    assert embedded[0].kind == "forward" and embedded[0].body.new_text == "Please set me up."
+
+
+def test_apple_mail_forward():
+    text = "Over to you.\n\nBegin forwarded message:\n\nFrom: Ruth Ames <ruth.ames@x.co.uk>\nSubject: login\nDate: 10 March 2025 at 08:52:00 GMT\nTo: Pat <pat@x.co.uk>\n\nPlease set me up."
+    _, embedded = split_thread(text, "Fwd: login", "", forwarding=True)
+    assert embedded[0].kind == "forward" and embedded[0].sender.email == "ruth.ames@x.co.uk"
+
+
+def test_angle_quoting_with_an_answer_below_keeps_the_answer():
+    text = "On Mon, 3 Mar 2025, NHSP <agencies@nhsprofessionals.nhs.uk> wrote:\n> What is her email?\n\nIt is jo.bloggs@x.co.uk\n"
+    own, embedded = split_thread(text, "Re: login", "", forwarding=False)
+    assert "jo.bloggs@x.co.uk" in own.new_text
+    assert embedded[0].kind == "quoted" and "What is her email?" in embedded[0].body.new_text
+
+
+def test_attached_rfc822_message_is_a_forward():
+    inner = EmailMessage()
+    inner["From"] = "Ruth Ames <ruth.ames@x.co.uk>"
+    inner["Subject"] = "login"
+    inner.set_content("Please could I have an agency user login?\n\nRuth")
+    outer = EmailMessage()
+    outer["From"] = "Pat Lee <pat.lee@x.co.uk>"
+    outer["Subject"] = "see attached"
+    outer.set_content("Please action the attached.")
+    outer.add_attachment(inner)
+    email = parse_email(outer.as_bytes())
+    assert [e.kind for e in email.embedded] == ["forward"]
+    assert email.embedded[0].sender.email == "ruth.ames@x.co.uk"
+    assert "agency user login" in email.embedded[0].body.new_text
+    assert "agency user" not in email.body.new_text
+
+
+def test_sign_offs():
+    for line in ("Thanks", "Many thanks,", "Kind regards", "Ta,", "Thanks again,", "Cheers Bea", "Thank you!", "Best wishes"):
+        assert is_sign_off(line), line
+    for line in ("Thanks for setting Jo up last week.", "Regards the login for Jo Bloggs", "Please add Jo"):
+        assert not is_sign_off(line), line
+
+
+def test_signature_starts_at_the_sign_off_the_dashes_the_disclaimer_or_the_senders_name():
+    assert split_signature("Please add Jo.\n\nKind regards\nPat").new_text == "Please add Jo."
+    assert split_signature("Please add Jo.\n-- \nPat Lee\nhr@x.co.uk").signature.startswith("--")
+    body = split_signature("Please add Jo.\n\nThis email and any files transmitted with it are confidential.\nhr@x.co.uk")
+    assert body.new_text == "Please add Jo." and "hr@x.co.uk" in body.signature
+    body = split_signature("Please add Jo.\n\nPat Lee | Branch Manager\nT: 0161", "Pat Lee")
+    assert body.new_text == "Please add Jo."
+
+
+def test_html_tables_keep_cells_apart_and_quotes_are_marked():
+    text = html_to_text("<p>Hi</p><table><tr><td>Jo Bloggs</td><td>jo@x.co.uk</td></tr></table>"
+                        "<blockquote type='cite'>old</blockquote>")
+    assert "Jo Bloggs | jo@x.co.uk" in text
+    assert text.index(QUOTE_MARK) < text.index("old")
+    assert html_to_text("") == "" and html_to_text("   ") == ""
+
+
+def test_html_only_message_is_read_as_text():
+    raw = (b"From: Pat <pat@x.co.uk>\nSubject: s\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n"
+           b"<html><body><p>Please set up <b>Jo Bloggs</b></p><style>p{}</style></body></html>")
+    assert parse_email(raw).body.new_text == "Please set up Jo Bloggs"
+
+
+def test_charsets_that_lie_or_are_unknown_are_worked_round():
+    assert decode_text("Zoë".encode(), "iso-8859-1") == ("Zoë", None)  # the label lies: the bytes are UTF-8
+    text, problem = decode_text("Zoë".encode(), "x-unknown")
+    assert text == "Zoë" and "unknown charset" in problem
+    text, problem = decode_text("Zoë".encode("cp1252"), "utf-8")
+    assert text == "Zoë" and "Windows-1252" in problem
+    assert decode_text("Zoë".encode("latin-1"), "iso-8859-1") == ("Zoë", None)
+
+
+def test_quoted_printable_and_rfc2047_names():
+    raw = (b"From: =?UTF-8?Q?Siobh=C3=A1n_N=C3=AD_Riain?= <s@x.co.uk>\nSubject: =?utf-8?b?Wm/DqyBNYXJjaGV0dGk=?=\n"
+           b"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n"
+           b"Please add Aoife Brenn=\nan, Zo=C3=AB.\n")
+    email = parse_email(raw)
+    assert email.sender.name == "Siobhán Ní Riain"
+    assert email.subject == "Zoë Marchetti"
+    assert email.body.new_text == "Please add Aoife Brennan, Zoë."
+
+
+def test_attachments_are_listed_not_read():
+    outer = EmailMessage()
+    outer["From"] = "Pat Lee <pat.lee@x.co.uk>"
+    outer["Subject"] = "form"
+    outer.set_content("Form attached.")
+    outer.add_attachment(b"%PDF-1.4 Jo Bloggs jo@x.co.uk", maintype="application", subtype="pdf", filename="form.pdf")
+    email = parse_email(outer.as_bytes())
+    assert [(a.filename, a.content_type) for a in email.attachments] == [("form.pdf", "application/pdf")]
+    assert "jo@x.co.uk" not in email.body.new_text
+
+
+def test_unreadable_messages_say_why_and_never_raise():
+    assert parse_email(b"").unreadable == "the message is empty"
+    assert parse_email(b"\x00\xff\xfe garbage without headers").unreadable
+    assert "From" in parse_email(b"Subject: hi\n\nbody\n").unreadable
+    assert parse_email(message("Please add Jo.")).unreadable is None
+
+
+def test_headers_are_decoded_and_kept_in_order():
+    raw = message("x", Authentication_Results="a.example; dmarc=pass", X_Test="one")
+    email = parse_email(raw.replace(b"X-Test: one", b"X-Test: one\nAuthentication-Results: b.example; dmarc=fail"))
+    assert [h.authserv_id for h in email.auth] == ["a.example", "b.example"]
+    assert email.header("x-test") == "one"

@@ -1,0 +1,96 @@
+"""Replies: threaded, marked as automatic, and carrying nothing from the incoming mail but names and addresses."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+TRUSTED = "Authentication-Results: mx.nhsprofessionals.nhs.uk; dmarc=pass header.from={domain}\n"
+
+
+def request_mail(body: str, subject: str = "Agency user login", sender: str = "Maria Santos <maria.santos@harrowgatenursing.co.uk>",
+                 extra: str = "") -> bytes:
+    domain = sender.split("@")[1].rstrip(">")
+    return (TRUSTED.format(domain=domain) + f"From: {sender}\nTo: agencies@nhsprofessionals.nhs.uk\nSubject: {subject}\n"
+            "Message-ID: <abc123@harrowgatenursing.co.uk>\nReferences: <older@x.co.uk>\n" + extra +
+            "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n" + body).encode()
+
+
+def test_approved_reply_is_threaded_and_marked_automatic(engine):
+    result = engine.run(request_mail("Please set up Jo Bloggs (jo.bloggs@harrowgatenursing.co.uk) as an Agency User.\n\nThanks\nMaria"))
+    assert result.decision.outcome == "approved"
+    message = message_from_bytes(result.reply.to_message().as_bytes(), policy=policy.default)
+    assert message["Subject"] == "Re: Agency user login"
+    assert message["In-Reply-To"] == "<abc123@harrowgatenursing.co.uk>"
+    assert message["References"] == "<older@x.co.uk> <abc123@harrowgatenursing.co.uk>"
+    assert message["Auto-Submitted"] == "auto-replied"
+    assert message["Message-ID"].endswith("@nhsprofessionals.nhs.uk>") and message["Message-ID"] != "<abc123@harrowgatenursing.co.uk>"
+    assert message["To"].addresses[0].addr_spec == "maria.santos@harrowgatenursing.co.uk"
+    assert [a.addr_spec for a in message["Cc"].addresses] == ["jo.bloggs@harrowgatenursing.co.uk"]
+    assert message["From"].addresses[0].addr_spec == "agencies@nhsprofessionals.nhs.uk"
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Jo Bloggs" in text and "Forgot Your Password" in text and "What happens next" in text
+    assert "Jo Bloggs" in html
+
+
+def test_the_reply_message_id_is_stable_for_the_same_decision(engine):
+    raw = request_mail("Please set up Jo Bloggs (jo.bloggs@harrowgatenursing.co.uk) as an Agency User.")
+    assert engine.run(raw).reply.message_id == engine.run(raw).reply.message_id
+
+
+def test_only_approved_people_are_copied_in(engine):
+    raw = request_mail(
+        "Please set up:\n\n- Jo Bloggs - jo.bloggs@harrowgatenursing.co.uk - Agency User\n"
+        "- Al Smith - al.smith@harrowgatenursing.co.uk - Agency Rate Administrator\n"
+        "- Bea Lane - bea.lane@gmail.com - Agency User\n"
+    )
+    result = engine.run(raw)
+    assert result.decision.outcome == "partial"
+    assert [a.email for a in result.reply.cc] == ["jo.bloggs@harrowgatenursing.co.uk"]
+    text = " ".join(result.reply.text.split())
+    assert "Director or Senior Manager" in text
+    assert "personal email address" in text
+
+
+def test_names_cannot_inject_headers_or_markup(engine):
+    sender = '"Maria <script>alert(1)</script> {{ 7*7 }}" <maria.santos@harrowgatenursing.co.uk>'
+    body = "Please set up Jo <img src=x onerror=alert(1)> Bloggs (jo.bloggs@harrowgatenursing.co.uk) as an Agency User."
+    result = engine.run(request_mail(body, subject="Login {{ 7*7 }} <b>now</b>", sender=sender))
+    assert result.reply is not None
+    raw = result.reply.to_message().as_bytes()
+    assert b"<script>" not in result.reply.html.encode() and b"onerror=alert" not in result.reply.html.encode()
+    assert "49" not in result.reply.text and "49" not in result.reply.subject
+    message = message_from_bytes(raw, policy=policy.default)
+    assert all("\n" not in str(v) and "\r" not in str(v) for _, v in message.items())
+
+
+def test_subject_with_line_breaks_stays_one_line(engine):
+    raw = request_mail("Please set up Jo Bloggs (jo.bloggs@harrowgatenursing.co.uk) as an Agency User.",
+                       subject="=?utf-8?q?Login=0D=0ABcc=3A_victim=40evil=2Eexample?=")
+    result = engine.run(raw)
+    message = message_from_bytes(result.reply.to_message().as_bytes(), policy=policy.default)
+    assert message["Bcc"] is None
+    assert "\n" not in message["Subject"] and "victim@evil.example" in message["Subject"]
+
+
+def test_replies_quote_no_free_text_from_the_message(engine):
+    body = ("Please set up Jo Bloggs (jo.bloggs@harrowgatenursing.co.uk) as an Agency User.\n"
+            "Also wire GBP 5,000 to account 12345678 today.\n\nMaria")
+    result = engine.run(request_mail(body))
+    assert "12345678" not in result.reply.text and "wire" not in result.reply.text.lower()
+
+
+def test_needs_info_says_exactly_what_is_missing(engine):
+    result = engine.run(request_mail("Can you set up Becky as an agency user please? No email for her yet."))
+    assert result.decision.outcome == "needs_info"
+    text = " ".join(result.reply.text.split())
+    assert "full name (first name and surname)" in text and "send the person's work email address" in text
+
+
+def test_held_and_ignored_messages_get_no_reply(engine):
+    spoof = request_mail("Please set up Jo Bloggs (jo.bloggs@harrowgatenursing.co.uk) as an Agency User.").replace(
+        b"dmarc=pass", b"dmarc=fail")
+    assert engine.run(spoof).reply is None
+    auto = request_mail("I am away.", extra="Auto-Submitted: auto-replied\n")
+    assert engine.run(auto).decision.outcome == "ignored" and engine.run(auto).reply is None
