@@ -23,8 +23,10 @@ _ASKING = re.compile(
     re.I,
 )
 _SELF = re.compile(
-    r"\b(?:set\s+me\s+up|give\s+me|for\s+me|for\s+myself|myself|my\s+own|my\s+behalf|(?:can|could|may)\s+i\s+(?:get|have|please)"
-    r"|i\s+need|i'?d\s+like|i\s+would\s+like|i\s+require|i\s+want|get\s+me|add\s+me|my\s+(?:login|access|account))\b",
+    r"\b(?:set\s+me\s+up|give\s+me|for\s+me|for\s+myself|myself|my\s+own|my\s+behalf|get\s+me|add\s+me"
+    r"|(?:can|could|may)\s+i\s+(?:please\s+)?(?:get|have)|my\s+(?:login|log-in|access|account|user\s*name)"
+    r"|i(?:'d|\s+would)?\s+(?:need|like|require|want)\s+(?:to\s+(?:have|get|request)\s+)?(?:an?\s+|some\s+)?"
+    r"(?:access|log-?in|account|nhsp|agency|rate|ara|au|247|connect))",
     re.I,
 )
 _ACCESS_INTENT = re.compile(
@@ -85,6 +87,7 @@ class Extractor:
             finder.from_names(include_subject=False)
             self._self_requests(units, mentions, finder)
             self._password_help(units, password_units, finder)
+            finder.merge()
             if not finder.people and any(mentions):
                 finder.from_names(include_subject=True)
             if not finder.people:

@@ -77,7 +77,7 @@ def clean_name(text: str | None) -> str | None:
         else:
             text = parts[0]
     words = [w for w in text.split() if w.lower().rstrip(".") not in HONORIFICS]
-    name = " ".join(words).strip(" .,")
+    name = re.sub(r"['’]s$", "", " ".join(words).strip(" .,"))  # "Laura Price's access"
     return name or None
 
 

@@ -29,6 +29,7 @@ _BEFORE_TARGET = re.compile(
     r"\s+(?:(?:access|(?:a|an)\s+(?:login|account)|logins?)\s+for\s+)?(?:(?:our|my|the|a|an|his|her)\s+)?"
     r"(?:(?!(?:in|at|from|of|on|to|with|by|near)\b)[a-z][\w-]*,?\s+){0,4}?[,:\-–]?\s*$"
 )
+_THANKS_FOR = re.compile(r"\bthank(?:s|\s+you)\b[^.!?]{0,40}\bfor\s+(?:[\w'’-]+\s+){0,3}$", re.I)  # something already done
 _PLACE_AFTER = re.compile(
     r"^\s+(?:office|offices|branch|branches|team|teams|site|clinic|hospital|ward|area|region|location|depot|hub|based)\b",
     re.I,
@@ -79,7 +80,7 @@ def _same_person(name: str | None, other: str | None) -> bool:
 def is_target(unit: Unit, start: int, end: int) -> bool:
     """Is the name at text[start:end] the person something is asked for (not a bystander)?"""
     before, after = unit.text[max(0, start - 80) : start], unit.text[end:]
-    if _PLACE_AFTER.match(after):
+    if _PLACE_AFTER.match(after) or _THANKS_FOR.search(before):
         return False
     if unit.kind == "subject":
         return bool(_SUBJECT_TARGET.search(before)) or not before.strip()
@@ -150,8 +151,8 @@ class PeopleFinder:
                 local = email.split("@", 1)[0].lower()
                 if name is None and (local in ROLE_ADDRESSES or local.split(".")[0] in ROLE_ADDRESSES):
                     continue
-                if _CONTACT.search(unit.text) and not self._asks(unit) and name is None:
-                    continue
+                if _CONTACT.search(unit.text) and not self._asks(unit):
+                    continue  # "I've copied in Mark (mark@...)", "queries to hr@..."
                 self._add(Person(name, email, [index]))
 
     def _asks(self, unit: Unit) -> bool:
@@ -211,6 +212,17 @@ class PeopleFinder:
                         match.name = name
                     continue
                 self._add(Person(name, None, [index]))
+
+    def merge(self) -> None:
+        """Fold a person known only by name into the person with an address who has that name."""
+        for person in list(self.people):
+            if person.email is not None:
+                continue
+            match = next((p for p in self.people if p is not person and p.email and _same_person(person.name, p.name)), None)
+            if match is not None:
+                match.anchors.extend(a for a in person.anchors if a not in match.anchors)
+                match.password_help = match.password_help or person.password_help
+                self.people.remove(person)
 
     def _is_author_name(self, index: int, name: str) -> bool:
         authors = [a for a in (self.units[index].author, self.sender) if a and a.name]

@@ -9,7 +9,7 @@ from mailbot.policy import Policy
 
 _PASSWORD = re.compile(
     r"\bpass\s?words?\b|\bpasscode\b|\blog-?in details\b|\b(?:can'?t|cannot|unable to|couldn'?t)\s+(?:log|sign|get)\s*(?:in|on)\b"
-    r"|\blocked\s+(?:me\s+)?out\b",
+    r"|\blocked\s+(?:me\s+)?out\b|\baccount\s+(?:is\s+|has\s+been\s+|got\s+)?locked\b|\bunlock\b",
     re.I,
 )
 _HELP = re.compile(

@@ -13,7 +13,8 @@ _LABEL = re.compile(r"^\s*[*•-]?\s*([A-Za-z][A-Za-z /'’-]{1,30}?)\s*[:=]\s*(
 _NAME_LABEL = re.compile(r"^(?:full\s+|first\s+and\s+last\s+|staff\s+|user'?s?\s+|person'?s?\s+)?names?$", re.I)
 _EMAIL_LABEL = re.compile(r"^(?:work\s+|business\s+|nhs\s+)?e-?mail(?:\s+address)?$", re.I)
 _GREETING = re.compile(
-    r"^\s*(?:hi|hiya|hello|hey|dear|good\s+(?:morning|afternoon|evening)|morning|afternoon|evening|greetings)\b[^.!?]{0,60}[,!:]?\s*$",
+    r"^\s*(?:hi|hiya|hello|hey|dear|good\s+(?:morning|afternoon|evening)|morning|afternoon|evening|greetings)\b"
+    r",?(?:\s+[\w'’&.-]+){0,5}?\s*[,!.:]?\s*$",
     re.I,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u00c0-\u024f•])")
