@@ -26,14 +26,15 @@ def _fail_config(error: ConfigError) -> None:
     sys.exit(2)
 
 
-def _message_files(arguments: tuple[str, ...]) -> list[Path]:
-    files: list[Path] = []
+def _message_files(arguments: tuple[str, ...]) -> list[str]:
+    """The files to read, named as given: a folder means the *.eml files directly inside it, in name order."""
+    files: list[str] = []
     for argument in arguments:
-        path = Path(argument)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix.lower() == ".eml" and p.is_file()))
+        if os.path.isdir(argument):
+            names = sorted(n for n in os.listdir(argument) if n.lower().endswith(".eml"))
+            files.extend(os.path.join(argument, n) for n in names if os.path.isfile(os.path.join(argument, n)))
         else:
-            files.append(path)
+            files.append(argument)
     return files
 
 
@@ -41,7 +42,7 @@ config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=lambda: os.environ.get("MAILBOT_CONFIG"),
+    envvar="MAILBOT_CONFIG",
     required=True,
     help="mailbot.toml (default: $MAILBOT_CONFIG).",
 )
@@ -76,7 +77,7 @@ def triage(config_path: Path, as_json: bool, paths: tuple[str, ...]) -> None:
     with _progress(len(files)) as advance:
         for path in files:
             try:
-                raw = path.read_bytes()
+                raw = Path(path).read_bytes()
             except OSError as exc:
                 click.echo(f"mailbot: cannot read {path}: {exc.strerror or exc}", err=True)
                 unreadable += 1
@@ -84,9 +85,9 @@ def triage(config_path: Path, as_json: bool, paths: tuple[str, ...]) -> None:
                 continue
             result = engine.run(raw)
             if as_json:
-                out.write(json.dumps(as_contract(str(path), result), ensure_ascii=False).encode("utf-8") + b"\n")
+                out.write(json.dumps(as_contract(path, result), ensure_ascii=False).encode("utf-8") + b"\n")
             else:
-                rows.append(table_row(str(path), result))
+                rows.append(table_row(path, result))
             advance()
     out.flush()
     if not as_json:

@@ -19,7 +19,8 @@ _PLAIN = {
 
 def describe(exc: ValidationError) -> str:
     """The first error as 'key.path: what is wrong' (and how many more there are)."""
-    errors = exc.errors()
+    # A misspelt key shows up as an unknown key and a missing one: name what the user wrote first.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
     message = _PLAIN.get(first["type"]) or first["msg"]

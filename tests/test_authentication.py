@@ -104,3 +104,28 @@ def test_exchange_online_header_counts_only_when_configured_and_topmost(psl):
 
 def test_no_header_means_not_authenticated(psl):
     assert not sender_authenticated(parse_email(mail()), TRUSTED, True, psl)
+
+
+@pytest.mark.parametrize(
+    "value, authserv_id, results",
+    [  # examples from RFC 8601 appendix B
+        ("example.com; none", "example.com", []),
+        ("example.com; spf=pass smtp.mailfrom=example.net", "example.com", [("spf", "pass", {"smtp.mailfrom": "example.net"})]),
+        (
+            'example.com 1; dkim=pass reason="good signature" header.i=@mail-router.example.net; '
+            'dkim=fail reason="bad signature" header.i=@newyork.example.com',
+            "example.com",
+            [("dkim", "pass", {"header.i": "@mail-router.example.net"}), ("dkim", "fail", {"header.i": "@newyork.example.com"})],
+        ),
+        (
+            "foo.example.net (foobar) 1 (baz); dkim (Because I like it) / 1 (One yay) = (wait for it) fail "
+            "policy (A dot can go here) . (like that) expired (this surprised me) = (as I wasn't expecting it) 1362471462",
+            "foo.example.net",
+            [("dkim", "fail", {"policy.expired": "1362471462"})],
+        ),
+    ],
+)
+def test_rfc_8601_examples(value, authserv_id, results):
+    header = parse_auth_results(value)
+    assert header.authserv_id == authserv_id
+    assert [(r.method, r.result, dict(r.properties)) for r in header.results] == results

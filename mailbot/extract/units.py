@@ -99,7 +99,12 @@ def _list_units(lines: list[str], make) -> list[Unit]:
     labels: tuple[str, ...] = ()
     for line in lines:
         cells = _cells(line)
-        if cells and not _EMAIL.search(line) and any(re.search(r"name|e-?mail|access|role", c, re.I) for c in cells):
+        if (
+            cells
+            and not _EMAIL.search(line)
+            and all(len(c) <= 40 for c in cells)
+            and any(re.search(r"name|e-?mail|access|role", c, re.I) for c in cells)
+        ):
             labels = tuple(c.lower() for c in cells)  # a table's header row
             continue
         starts_item = bool(_BULLET.match(line) or cells or _EMAIL.search(line) and not items)

@@ -1,71 +1,108 @@
-"""Reads Authentication-Results headers (RFC 8601, and Exchange Online's form without an authserv-id)."""
+"""Reads Authentication-Results headers (RFC 8601, and Exchange Online's form without an authserv-id).
+
+A small scanner rather than a grammar library: it runs on every message, and the full
+grammar parsers cost more per header than parsing the whole message does.
+"""
 
 from __future__ import annotations
 
 import re
 
-import authres
-
 from mailbot.parse.message import AuthHeader, AuthResult
 
-_COMMENT = re.compile(r"\([^()]*\)")
-_PLACEHOLDER = "authserv-id.missing.invalid"
+_METHOD = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:/\s*\d+\s*)?=\s*([A-Za-z0-9_.-]+)\s*")
+_REASON = re.compile(r"^reason\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^\s;]+)\s*", re.I)
+_PROPERTY = re.compile(r"^([A-Za-z0-9_-]+)\s*\.\s*([A-Za-z0-9_-]+)\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^\s;\"]*)\s*")
+_OTHER = re.compile(r"^([A-Za-z0-9_.-]+)\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^\s;]*)\s*")  # action=none and the like
 
 
-def _first_clause(value: str) -> str:
-    text = value
-    for _ in range(5):  # comments may nest
-        text = _COMMENT.sub(" ", text)
-    return text.split(";", 1)[0].strip()
+def _without_comments(value: str) -> str:
+    """The header with its (possibly nested) comments blanked out; quoted strings are kept whole."""
+    out: list[str] = []
+    depth = 0
+    quoted = False
+    escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(char)
+            continue
+        if char == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(char)
+            continue
+        if quoted:
+            quoted = char != '"'
+            out.append(char)
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                out.append(" ")
+        elif depth == 0:
+            quoted = char == '"'
+            out.append(char)
+    return "".join(out)
+
+
+def _clauses(value: str) -> list[str]:
+    """Split on semicolons that are not inside a quoted string."""
+    clauses, current, quoted = [], [], False
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        if char == ";" and not quoted:
+            clauses.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    clauses.append("".join(current).strip())
+    return clauses
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value.strip().lower()
+
+
+def _result(clause: str) -> AuthResult | None:
+    match = _METHOD.match(clause)
+    if not match:
+        return None
+    method, result = match.group(1).lower(), match.group(2).lower()
+    rest = clause[match.end() :]
+    properties: list[tuple[str, str]] = []
+    while rest:
+        for pattern in (_REASON, _PROPERTY, _OTHER):
+            found = pattern.match(rest)
+            if found:
+                if pattern is _PROPERTY:
+                    properties.append((f"{found.group(1)}.{found.group(2)}".lower(), _unquote(found.group(3))))
+                rest = rest[found.end() :]
+                break
+        else:
+            rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""  # skip a word we cannot read
+    return AuthResult(method, result, tuple(properties))
 
 
 def parse_auth_results(value: str) -> AuthHeader | None:
-    """One header's value as an AuthHeader, or None when it cannot be read at all."""
-    value = " ".join((value or "").split())
-    if not value:
+    """One header's value as an AuthHeader, or None when nothing in it can be read."""
+    text = _without_comments(" ".join((value or "").split()))
+    clauses = _clauses(text)
+    if not clauses or not any(clauses):
         return None
-    authserv_id: str | None
-    if "=" in _first_clause(value):  # Exchange Online: results with no authserv-id before them
-        authserv_id, text = None, f"{_PLACEHOLDER}; {value}"
+    first = clauses[0]
+    if "=" in first:  # Exchange Online: results with no authserv-id before them
+        authserv_id = None
     else:
-        authserv_id, text = None, value
-    try:
-        parsed = authres.AuthenticationResultsHeader.parse_value(text)
-    except Exception:
-        return _lenient(value)
-    if text is value:
-        authserv_id = str(parsed.authserv_id or "").strip().lower() or None
-    results = []
-    for result in parsed.results:
-        properties = tuple(
-            (f"{p.type}.{p.name}".lower(), str(p.value or "").strip().strip('"').lower()) for p in result.properties
-        )
-        results.append(AuthResult(str(result.method).lower(), str(result.result).lower(), properties))
-    return AuthHeader(authserv_id, tuple(results))
-
-
-_RESINFO = re.compile(r"^\s*([\w.-]+)(?:/\d+)?\s*=\s*([\w-]+)(.*)$", re.S)
-_PROPERTY = re.compile(r"([\w-]+)\.([\w-]+)\s*=\s*(\"[^\"]*\"|[^\s;]+)")
-
-
-def _lenient(value: str) -> AuthHeader | None:
-    """A forgiving reading for headers the strict grammar refuses (some servers write odd ones)."""
-    clauses = [c.strip() for c in _COMMENT.sub(" ", value).split(";")]
-    if not clauses:
-        return None
-    authserv_id = None
-    if "=" not in clauses[0]:
-        authserv_id = clauses[0].split()[0].lower() if clauses[0].split() else None
+        words = first.split()
+        authserv_id = _unquote(words[0]) if words else None
         clauses = clauses[1:]
-    results = []
-    for clause in clauses:
-        match = _RESINFO.match(clause)
-        if not match:
-            continue
-        properties = tuple(
-            (f"{t}.{n}".lower(), v.strip('"').lower()) for t, n, v in _PROPERTY.findall(match.group(3))
-        )
-        results.append(AuthResult(match.group(1).lower(), match.group(2).lower(), properties))
+    results = tuple(r for r in (_result(c) for c in clauses if c and c.lower() != "none") if r)
     if authserv_id is None and not results:
         return None
-    return AuthHeader(authserv_id, tuple(results))
+    return AuthHeader(authserv_id, results)

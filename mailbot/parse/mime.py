@@ -11,6 +11,7 @@ from email.utils import getaddresses
 from types import MappingProxyType
 
 import mailparser
+from email_validator import EmailNotValidError, validate_email
 
 from mailbot.parse.auth_results import parse_auth_results
 from mailbot.parse.html import html_to_text
@@ -20,7 +21,7 @@ from mailbot.parse.thread import split_thread, subject_kind
 log = logging.getLogger(__name__)
 
 _MAX_DEPTH = 30
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200c\u200d\u2060\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200c\u200d\u2060\ufeff]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _SINGLE_BYTE_LIARS = {"ascii", "iso8859-1", "cp1252", "iso8859-15"}
 
@@ -197,6 +198,15 @@ def _addresses(message: Message, name: str) -> tuple[Address, ...]:
     return tuple(found)
 
 
+def answerable(address: str) -> bool:
+    """Is this an address a reply can go to (a valid ASCII address on a real domain)?"""
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
 def _message_ids(value: str | None) -> tuple[str, ...]:
     return tuple(re.findall(r"<[^<>\s]+>", value or ""))
 
@@ -252,7 +262,7 @@ def _parse(raw: bytes) -> Email:
     senders = _addresses(message, "from")
     sender = senders[0] if senders else None
     subject = clean_header(message.get("subject"))
-    in_reply_to = (_message_ids(message.get("in-reply-to")) or (None,))[0]
+    in_reply_to = (_message_ids(clean_header(message.get("in-reply-to"))) or (None,))[0]
     kind = subject_kind(subject)
     forwarding = kind == "forward"
 
@@ -267,10 +277,12 @@ def _parse(raw: bytes) -> Email:
         problems.extend(f"MIME defect: {type(d).__name__}" for d in message.defects[:5])
     ctype = message.get_content_type()
     return_path = message.get("return-path")
-    message_id = _message_ids(message.get("message-id"))
+    message_id = _message_ids(clean_header(message.get("message-id")))
     unreadable = None
     if sender is None:
         unreadable = "the message has no readable From address" if message.get("from") else "the message has no From header"
+    elif not answerable(sender.email):
+        unreadable = "the From address is not one a reply can be sent to"
     return Email(
         message_id=message_id[0] if message_id else None,
         subject=subject,
@@ -280,7 +292,7 @@ def _parse(raw: bytes) -> Email:
         to=_addresses(message, "to"),
         cc=_addresses(message, "cc"),
         in_reply_to=in_reply_to,
-        references=_message_ids(message.get("references")),
+        references=_message_ids(clean_header(message.get("references"))),
         headers=headers,
         auth=tuple(h for h in (parse_auth_results(v) for v in headers.get("authentication-results", ())) if h),
         content_type=ctype,

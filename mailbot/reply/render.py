@@ -18,7 +18,7 @@ from mailbot.parse.message import Address, Email
 from mailbot.policy import Policy
 
 ORDER = ("approved", "rejected", "needs_info", "redirected", "informed")
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _PREFIXES = re.compile(r"^\s*(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 _MISSING = {
