@@ -26,11 +26,19 @@ _SELF = re.compile(
     r"\b(?:set\s+me\s+up|give\s+me|for\s+me|for\s+myself|myself|my\s+own|my\s+behalf|get\s+me|add\s+me"
     r"|(?:can|could|may)\s+i\s+(?:please\s+)?(?:get|have)|my\s+(?:login|log-in|access|account|user\s*name)"
     r"|i(?:'d|\s+would)?\s+(?:need|like|require|want)\s+(?:to\s+(?:have|get|request)\s+)?(?:an?\s+|some\s+)?"
-    r"(?:access|log-?in|account|nhsp|agency|rate|ara|au|247|connect))",
+    r"(?:access|log-?in|account|nhsp|agency|rate|ara|au|247|connect)"
+    r"|how\s+(?:do|can|could|would|should)\s+i\s+(?:get|request|apply\s+for|obtain|have|be\s+given|set\s+up))",
     re.I,
 )
 _ACCESS_INTENT = re.compile(
-    r"\b(?:access|log-?ins?|log\s+in|logon|accounts?|set\s+(?:\w+\s+){0,3}?up|setup|usernames?|system|portal|platform)\b",
+    r"\b(?:access|log-?ins?|log\s+in|logon|accounts?|set\s+(?:\w+\s+){0,3}?up|setup|usernames?)\b",
+    re.I,
+)
+# Asking to take access away is not asking for it ("please remove his Agency User access").
+_REMOVAL = re.compile(
+    r"\b(?:remov|revok|disabl|deactivat|delet|clos|cancel|suspend|terminat|withdraw)\w*\b[^.?!]{0,60}"
+    r"\b(?:access|log-?ins?|accounts?|users?|nhsp|agency|connect|247)\b"
+    r"|\b(?:has|have|had)\s+left\b|\bleft\s+(?:us|the\s+(?:company|business|agency|organisation))\b|\bleavers?\b",
     re.I,
 )
 _THIRD_PERSON = re.compile(r"\b(?:him|her|them|they|he|she|his|their|hers)\b", re.I)
@@ -75,13 +83,17 @@ class Extractor:
     def extract(self, email: Email) -> Extraction:
         units = self.units(email)
         password_units = [asks_password_help(u.text) for u in units]
-        mentions = [[] if password_units[i] else [a for _, a in self.access.mentions(u.text)] for i, u in enumerate(units)]
+        removals = [bool(_REMOVAL.search(u.text)) for u in units]
+        mentions = [
+            [] if password_units[i] or removals[i] else [a for _, a in self.access.mentions(u.text)] for i, u in enumerate(units)
+        ]
+        asks_access = [bool(mentions[i] or (_ACCESS_INTENT.search(u.text) and not removals[i])) for i, u in enumerate(units)]
         topics: list[str] = []
         for unit in units:
             topics.extend(t for t in self.topics.raised(unit.text) if t not in topics)
         asking = any(_ASKING.search(u.text) for u in units) or any(mentions) or any(password_units)
 
-        finder = PeopleFinder(units, email.sender, self.own_domains)
+        finder = PeopleFinder(units, email.sender, self.own_domains, asks_access)
         if asking:
             finder.from_emails()
             finder.from_names(include_subject=False)
@@ -92,7 +104,7 @@ class Extractor:
                 finder.from_names(include_subject=True)
             if not finder.people:
                 self._nameless(units, mentions, finder)
-        requests = self._requests(units, mentions, finder.people, email.sender, email)
+        requests = self._requests(units, mentions, asks_access, finder.people, email)
         return Extraction(tuple(requests), tuple(topics), stated_title(email.body.signature))
 
     def _self_requests(self, units: list[Unit], mentions: list[list[str]], finder: PeopleFinder) -> None:
@@ -115,6 +127,12 @@ class Extractor:
                 finder.author_person(index).password_help = True
                 continue
             named = [p for p in finder.people if index in p.anchors and not p.is_author]
+            if not named:  # "Hamish can't log in": the person the question is about, even by first name
+                named = [
+                    finder.add_named(n, index)
+                    for _, _, n in finder.names[index]
+                    if not finder._is_author_name(index, n)
+                ]
             if not named and _THIRD_PERSON.search(unit.text):
                 named = [p for p in finder.people if any(a < index and units[a].source == unit.source for a in p.anchors)][-1:]
             for person in named or [finder.author_person(index)]:
@@ -129,7 +147,7 @@ class Extractor:
                 finder.people.append(Person(None, None, [index]))
                 return
 
-    def _requests(self, units, mentions, people: list[Person], sender: Address | None, email: Email) -> list[RequestedAccess]:
+    def _requests(self, units, mentions, asks_access, people: list[Person], email: Email) -> list[RequestedAccess]:
         owned = {i for p in people for i in p.anchors if mentions[i]}
         requests: list[RequestedAccess] = []
         for person in sorted(people, key=lambda p: min(p.anchors) if p.anchors else 0):
@@ -139,7 +157,7 @@ class Extractor:
             name = person.name
             if person.is_author and not name and email.body.signature:
                 name = signed_name(email.body.signature)
-            if not accesses and not person.password_help and not self._wants_access(person, units):
+            if not accesses and not person.password_help and not self._wants_access(person, units, asks_access):
                 continue  # a name or address mentioned, but nothing asked for them
             for access in accesses or [None]:
                 request = RequestedAccess(clean_name(name), person.email, access)
@@ -147,12 +165,12 @@ class Extractor:
                     requests.append(request)
         return requests
 
-    def _wants_access(self, person: Person, units: list[Unit]) -> bool:
+    def _wants_access(self, person: Person, units: list[Unit], asks_access: list[bool]) -> bool:
         """Does the text around a person ask for access of some kind, even without naming it?"""
         paragraphs = {(units[i].source, units[i].paragraph) for i in person.anchors}
         return any(
-            _ACCESS_INTENT.search(u.text) and _ASKING.search(u.text)
-            for u in units
+            asks_access[i] and _ASKING.search(u.text)
+            for i, u in enumerate(units)
             if (u.source, u.paragraph) in paragraphs or u.kind == "subject"
         )
 

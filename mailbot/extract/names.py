@@ -95,8 +95,38 @@ def is_full_name(name: str | None) -> bool:
     return len(tokens) >= 2 and len(real) >= 2 and len(fold(tokens[0])) >= 2 and len(fold(tokens[-1])) >= 2
 
 
-def find_names(text: str) -> list[tuple[int, int, str]]:
-    """Spans of capitalised words that could be a person's name: (start, end, name)."""
+_SURNAME_FIRST_END = re.compile(r"^\s*(?:$|[-–—:|(<\t;]|\S+@)")
+
+
+def find_names(text: str, surname_first: bool = False) -> list[tuple[int, int, str]]:
+    """Spans of capitalised words that could be a person's name: (start, end, name).
+
+    With surname_first (lists, tables, records, subjects), "Okonkwo, Chidi -" is one name, turned round.
+    """
+    found = _find_names(text)
+    if not surname_first:
+        return found
+    joined: list[tuple[int, int, str]] = []
+    index = 0
+    while index < len(found):
+        start, end, name = found[index]
+        if index + 1 < len(found):
+            n_start, n_end, n_name = found[index + 1]
+            if (
+                text[end:n_start].strip() == ","
+                and len(n_name.split()) == 1
+                and len(name.split()) <= 2
+                and _SURNAME_FIRST_END.match(text[n_end:])
+            ):
+                joined.append((start, n_end, f"{n_name} {name}"))
+                index += 2
+                continue
+        joined.append((start, end, name))
+        index += 1
+    return joined
+
+
+def _find_names(text: str) -> list[tuple[int, int, str]]:
     masked = _EMAILISH.sub(lambda m: " " * len(m.group()), text)
     found: list[tuple[int, int, str]] = []
     run: list[re.Match] = []

@@ -29,6 +29,7 @@ _BEFORE_TARGET = re.compile(
     r"\s+(?:(?:access|(?:a|an)\s+(?:login|account)|logins?)\s+for\s+)?(?:(?:our|my|the|a|an|his|her)\s+)?"
     r"(?:(?!(?:in|at|from|of|on|to|with|by|near)\b)[a-z][\w-]*,?\s+){0,4}?[,:\-–]?\s*$"
 )
+_ITEM_NAME_END = re.compile(r"^\s*(?:$|[-–—:|,(<\t]|\S+@)")
 _THANKS_FOR = re.compile(r"\bthank(?:s|\s+you)\b[^.!?]{0,40}\bfor\s+(?:[\w'’-]+\s+){0,3}$", re.I)  # something already done
 _PLACE_AFTER = re.compile(
     r"^\s+(?:office|offices|branch|branches|team|teams|site|clinic|hospital|ward|area|region|location|depot|hub|based)\b",
@@ -77,16 +78,16 @@ def _same_person(name: str | None, other: str | None) -> bool:
     return last_a == last_b and first_a[:1] == first_b[:1] and (len(first_a) == 1 or len(first_b) == 1)
 
 
-def is_target(unit: Unit, start: int, end: int) -> bool:
-    """Is the name at text[start:end] the person something is asked for (not a bystander)?"""
+def is_target(unit: Unit, start: int, end: int, asks_access: bool = True) -> bool:
+    """Is the name at text[start:end] the person access is asked for (not a bystander)?"""
     before, after = unit.text[max(0, start - 80) : start], unit.text[end:]
     if _PLACE_AFTER.match(after) or _THANKS_FOR.search(before):
         return False
     if unit.kind == "subject":
         return bool(_SUBJECT_TARGET.search(before)) or not before.strip()
-    if unit.kind in ("item", "record") and not re.search(r"\w", unit.text[:start]):
-        return True  # a list of people: each item starts with a name
-    return bool(
+    if unit.kind in ("item", "record") and not re.search(r"\w", unit.text[:start]) and _ITEM_NAME_END.match(after):
+        return True  # a list of people: each item starts with a name, then a separator
+    return asks_access and bool(
         _BEFORE_TARGET.search(before)
         or (_SET_BEFORE.search(before) and _SET_AFTER.match(after))
         or _AFTER_TARGET.match(after)
@@ -96,12 +97,13 @@ def is_target(unit: Unit, start: int, end: int) -> bool:
 class PeopleFinder:
     """Collects the people asked for across the units of one message."""
 
-    def __init__(self, units: list[Unit], sender: Address | None, own_domains: frozenset[str]):
+    def __init__(self, units: list[Unit], sender: Address | None, own_domains: frozenset[str], asks_access: list[bool]):
         self.units = units
+        self.asks_access = asks_access  # does each unit ask for access of some kind?
         self.sender = sender
         self.own_domains = own_domains
         self.people: list[Person] = []
-        self.names = [find_names(u.text) for u in units]
+        self.names = [find_names(u.text, surname_first=u.kind != "sentence") for u in units]
         extra = [a.name for u in units for a in (u.author,) if a and a.name]
         self.known_names = [clean_name(n) for n in extra if clean_name(n)] + [
             n for found in self.names for _, _, n in found
@@ -202,7 +204,7 @@ class PeopleFinder:
             if unit.kind == "subject" and not include_subject:
                 continue
             for start, end, name in self.names[index]:
-                if not is_target(unit, start, end) or self._is_author_name(index, name):
+                if not is_target(unit, start, end, self.asks_access[index]) or self._is_author_name(index, name):
                     continue
                 match = next((p for p in self.people if _same_person(name, p.name)), None)
                 if match is not None:
@@ -212,6 +214,15 @@ class PeopleFinder:
                         match.name = name
                     continue
                 self._add(Person(name, None, [index]))
+
+    def add_named(self, name: str, index: int) -> Person:
+        """The person of this name (known already, or new), anchored at this unit."""
+        match = next((p for p in self.people if _same_person(name, p.name)), None)
+        if match is None:
+            return self._add(Person(name, None, [index]))
+        if index not in match.anchors:
+            match.anchors.append(index)
+        return match
 
     def merge(self) -> None:
         """Fold a person known only by name into the person with an address who has that name."""

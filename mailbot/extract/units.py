@@ -18,7 +18,7 @@ _GREETING = re.compile(
     re.I,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u00c0-\u024f•])")
-_ABBREVIATION = re.compile(r"\b(?:mr|mrs|ms|dr|st|e\.g|i\.e|etc|approx|no|tel|mob|ref)\.$", re.I)
+_ABBREVIATION = re.compile(r"\b(?:mr|mrs|ms|dr|st|e\.g|i\.e|etc|approx|no|tel|mob|ref|[a-z])\.$", re.I)
 
 
 @dataclass(frozen=True, slots=True)
