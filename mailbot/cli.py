@@ -67,7 +67,7 @@ def triage(config_path: Path, as_json: bool, paths: tuple[str, ...]) -> None:
     from mailbot.triage import Triage
 
     try:
-        engine = Triage.from_settings(load_settings(config_path))
+        engine = Triage.from_settings(load_settings(config_path), html=False)
     except ConfigError as error:
         _fail_config(error)
     files = _message_files(paths)

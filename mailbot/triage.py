@@ -28,8 +28,9 @@ class TriageResult:
 class Triage:
     """The triage pipeline for one configuration; build it once, run it on many messages."""
 
-    def __init__(self, settings: Settings, policy: Policy, directory: Directory):
+    def __init__(self, settings: Settings, policy: Policy, directory: Directory, html: bool = True):
         self.settings = settings
+        self.html = html  # render the replies' HTML part too (the CLI's JSON needs only the text)
         self.policy = policy
         self.directory = directory
         mailbox = settings.mailbox
@@ -40,10 +41,10 @@ class Triage:
         self.renderer = ReplyRenderer(settings.templates_dir, policy, Address(mailbox.display_name, mailbox.address))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Triage:
+    def from_settings(cls, settings: Settings, html: bool = True) -> Triage:
         policy = load_policy(settings.policy_file)
         directory = load_directory(settings.directory.organisations, settings.directory.people, policy.seniority_ranks)
-        return cls(settings, policy, directory)
+        return cls(settings, policy, directory, html)
 
     def run(self, raw: bytes, key: str = "") -> TriageResult:
         """Triage one raw message. Never raises for any input: what cannot be read is held for review."""
@@ -51,15 +52,16 @@ class Triage:
         if not key and email.message_id is None:
             key = hashlib.sha256(raw).hexdigest()
         extraction = None
-        if not email.unreadable and self.decider.ignored(email) is None:
+        ignored = self.decider.ignored(email)
+        if not email.unreadable and ignored is None:
             try:
                 extraction = self.extractor.extract(email)
             except Exception:  # a bug must hold one message, not stop the mailbox
                 log.exception("extraction failed for %s", email.message_id)
                 email = _with_problem(email, "mailbot could not read the requests in this message")
-        decision = self.decider.decide(email, extraction)
+        decision = self.decider.decide(email, extraction, ignored)
         try:
-            reply = self.renderer.render(email, decision, key)
+            reply = self.renderer.render(email, decision, key, html=self.html)
         except Exception:
             log.exception("reply could not be rendered for %s", email.message_id)
             decision = Decision("review", ("malformed_message",), decision.endorser, decision.requests, decision.topics)

@@ -177,3 +177,13 @@ def test_golden(engine, path: Path):
     problems = compare(expected, got)
     if problems:
         pytest.fail(_report(path, expected, got, problems), pytrace=False)
+
+
+def test_every_reason_mailbot_gives_has_a_sentence(engine):
+    from mailbot.decide.reasons import REASONS
+
+    given = set()
+    for path in EML_FILES:
+        decision = engine.run(path.read_bytes()).decision
+        given |= set(decision.reasons) | {r for item in decision.requests for r in item.reasons}
+    assert given <= set(REASONS), given - set(REASONS)

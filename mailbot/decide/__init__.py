@@ -5,7 +5,15 @@ from __future__ import annotations
 from publicsuffixlist import PublicSuffixList
 
 from mailbot.decide.outcome import Decision, Endorser, RequestDecision
-from mailbot.decide.rules import HOLD_RULES, IGNORE_RULES, REQUEST_OUTCOMES, REQUEST_RULES, Facts, malformed_message
+from mailbot.decide.rules import (
+    HOLD_RULES,
+    IGNORE_RULES,
+    REQUEST_OUTCOMES,
+    REQUEST_RULES,
+    Facts,
+    malformed_message,
+    unanswerable_sender,
+)
 from mailbot.directory import Directory
 from mailbot.extract import Extraction, RequestedAccess
 from mailbot.extract.names import clean_name
@@ -35,9 +43,10 @@ class Decider:
         reasons = tuple(code for code in (rule(facts) for rule in IGNORE_RULES) if code)
         return Decision("ignored", reasons, None, ()) if reasons else None
 
-    def decide(self, email: Email, extraction: Extraction | None) -> Decision:
+    def decide(self, email: Email, extraction: Extraction | None, ignored: Decision | None = None) -> Decision:
+        """The decision for a message; `ignored` is ignored(email) when the caller has it already."""
         facts = self.facts(email)
-        ignored = self.ignored(email)
+        ignored = ignored if ignored is not None else self.ignored(email)
         if ignored is not None:
             return ignored
         endorser = self.endorser(facts, extraction)
@@ -51,12 +60,17 @@ class Decider:
             reasons.append("out_of_scope")
         elif not requests:
             reasons.append("no_request_found")
+        elif extraction.cut_short:
+            reasons.append("text_too_long")  # more people may be asked for past what was read
         if reasons:
             held = tuple(RequestDecision(r, "review") for r in requests)
             return Decision("review", tuple(reasons), endorser, held, extraction.topics)
         decided = tuple(self.decide_request(r, facts) for r in requests)
         outcomes = {d.outcome for d in decided}
         outcome = "review" if "review" in outcomes else outcomes.pop() if len(outcomes) == 1 else "partial"
+        if outcome != "review" and unanswerable_sender(facts):
+            held = tuple(RequestDecision(d.request, "review") for d in decided)
+            return Decision("review", ("malformed_message",), endorser, held, extraction.topics)
         return Decision(outcome, (), endorser, decided, extraction.topics)
 
     def decide_request(self, request: RequestedAccess, facts: Facts) -> RequestDecision:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from email_validator import EmailNotValidError, validate_email
 from publicsuffixlist import PublicSuffixList
 
 from mailbot.decide.authentication import sender_authenticated
@@ -96,6 +97,16 @@ def own_message(facts: Facts) -> str | None:
 def malformed_message(facts: Facts) -> str | None:
     """The message could not be read well enough to decide."""
     return "malformed_message" if facts.email.unreadable else None
+
+
+def unanswerable_sender(facts: Facts) -> str | None:
+    """The From address is not one a reply can be sent to (checked only when a reply would go)."""
+    sender = facts.email.sender
+    try:
+        validate_email(sender.email if sender else "", check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return "malformed_message"
+    return None
 
 
 def sender_not_authenticated(facts: Facts) -> str | None:

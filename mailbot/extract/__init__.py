@@ -16,6 +16,9 @@ from mailbot.parse.thread import subject_kind
 from mailbot.policy import Policy
 
 PASSWORD_HELP = "password_help"
+# Requests are short (the longest sample is under 700 characters): text past this many characters
+# of one author's message is not read for requests, and a message cut short is held for a person.
+MAX_TEXT = 6_000
 _SUBJECT_PREFIXES = re.compile(r"^\s*(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 _ASKING = re.compile(
     r"\b(?:please|pls|plz|could\s+you|can\s+you|would\s+you|can\s+i|could\s+i|set(?:ting)?\s+(?:\w+\s+){0,3}?up|setup"
@@ -41,6 +44,7 @@ _REMOVAL = re.compile(
     r"|\b(?:has|have|had)\s+left\b|\bleft\s+(?:us|the\s+(?:company|business|agency|organisation))\b|\bleavers?\b",
     re.I,
 )
+_PASSWORD_WORD = re.compile(r"pass\s?word|passcode|log\s?-?in|sign\s?in|locked|unlock", re.I)
 _THIRD_PERSON = re.compile(r"\b(?:him|her|them|they|he|she|his|their|hers)\b", re.I)
 
 
@@ -58,6 +62,7 @@ class Extraction:
     requests: tuple[RequestedAccess, ...] = ()
     topics: tuple[str, ...] = ()
     stated_title: str | None = None
+    cut_short: bool = False  # some text was past MAX_TEXT and not read
 
 
 class Extractor:
@@ -74,24 +79,31 @@ class Extractor:
         if subject_kind(email.subject) != "reply" and email.subject.strip():
             subject = _SUBJECT_PREFIXES.sub("", email.subject)
             units.append(Unit(subject, 0, -1, "subject", email.sender))
-        units.extend(units_of(email.body.new_text, 1, email.sender, 0))
+        units.extend(units_of(email.body.new_text[:MAX_TEXT], 1, email.sender, 0))
         for number, forward in enumerate(email.forwards):
             author = forward.sender if forward.sender and forward.sender.email else None
-            units.extend(units_of(forward.body.new_text, 2 + number, author, 1000 * (number + 1)))
+            units.extend(units_of(forward.body.new_text[:MAX_TEXT], 2 + number, author, 1000 * (number + 1)))
         return units
 
     def extract(self, email: Email) -> Extraction:
         units = self.units(email)
-        password_units = [asks_password_help(u.text) for u in units]
-        removals = [bool(_REMOVAL.search(u.text)) for u in units]
-        mentions = [
-            [] if password_units[i] or removals[i] else [a for _, a in self.access.mentions(u.text)] for i, u in enumerate(units)
-        ]
-        asks_access = [bool(mentions[i] or (_ACCESS_INTENT.search(u.text) and not removals[i])) for i, u in enumerate(units)]
+        whole = "\n".join(u.text for u in units)
+
+        def each(test, applies: bool) -> list:
+            """test(text) for each unit; one search of the whole text first spares them when it cannot apply."""
+            return [test(u.text) for u in units] if applies else [type(test(""))() for _ in units]
+
+        password_units = each(asks_password_help, asks_password_help(whole) or bool(_PASSWORD_WORD.search(whole)))
+        removals = each(lambda t: bool(_REMOVAL.search(t)), bool(_REMOVAL.search(whole)))
+        found = each(lambda t: [a for _, a in self.access.mentions(t)], bool(self.access.any_access.search(whole)))
+        mentions = [[] if password_units[i] or removals[i] else found[i] for i in range(len(units))]
+        intent = each(lambda t: bool(_ACCESS_INTENT.search(t)), bool(_ACCESS_INTENT.search(whole)))
+        asks_access = [bool(mentions[i] or (intent[i] and not removals[i])) for i in range(len(units))]
         topics: list[str] = []
-        for unit in units:
-            topics.extend(t for t in self.topics.raised(unit.text) if t not in topics)
-        asking = any(_ASKING.search(u.text) for u in units) or any(mentions) or any(password_units)
+        if self.topics.any_topic.search(whole):
+            for unit in units:
+                topics.extend(t for t in self.topics.raised(unit.text) if t not in topics)
+        asking = bool(_ASKING.search(whole)) or any(mentions) or any(password_units)
 
         finder = PeopleFinder(units, email.sender, self.own_domains, asks_access)
         if asking:
@@ -105,7 +117,9 @@ class Extractor:
             if not finder.people:
                 self._nameless(units, mentions, finder)
         requests = self._requests(units, mentions, asks_access, finder.people, email)
-        return Extraction(tuple(requests), tuple(topics), stated_title(email.body.signature))
+        texts = [email.body.new_text, *(f.body.new_text for f in email.forwards)]
+        cut_short = any(len(t) > MAX_TEXT for t in texts)
+        return Extraction(tuple(requests), tuple(topics), stated_title(email.body.signature), cut_short)
 
     def _self_requests(self, units: list[Unit], mentions: list[list[str]], finder: PeopleFinder) -> None:
         """The author asks for access for themselves: 'could you set me up as an agency user?'"""
@@ -113,7 +127,7 @@ class Extractor:
             if unit.kind == "subject" or not mentions[index] or not _SELF.search(unit.text):
                 continue
             author = unit.author or finder.sender
-            others = [n for _, _, n in finder.names[index] if not (author and finder._is_author_name(index, n))]
+            others = [n for _, _, n in finder.names_in(index) if not (author and finder._is_author_name(index, n))]
             other_emails = [e for _, e in emails_in(unit.text) if not finder._is_author_email(index, e) and not finder._is_own(e)]
             if not others and not other_emails and not _THIRD_PERSON.search(unit.text):
                 finder.author_person(index)
@@ -130,7 +144,7 @@ class Extractor:
             if not named:  # "Hamish can't log in": the person the question is about, even by first name
                 named = [
                     finder.add_named(n, index)
-                    for _, _, n in finder.names[index]
+                    for _, _, n in finder.names_in(index)
                     if not finder._is_author_name(index, n)
                 ]
             if not named and _THIRD_PERSON.search(unit.text):

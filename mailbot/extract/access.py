@@ -19,6 +19,7 @@ class AccessFinder:
     """Compiled phrases: access id (or 'platform:<id>') and its pattern."""
 
     patterns: tuple[tuple[str, re.Pattern], ...]
+    any_access: re.Pattern
 
     @classmethod
     def from_policy(cls, policy: Policy) -> AccessFinder:
@@ -31,11 +32,13 @@ class AccessFinder:
             (PLATFORM + key, re.compile("|".join(f"(?:{p})" for p in platform.phrases), re.I))
             for key, platform in policy.platforms.items()
         ]
-        return cls(tuple(patterns))
+        return cls(tuple(patterns), re.compile("|".join(f"(?:{p.pattern})" for _, p in patterns) or r"(?!x)x", re.I))
 
     def mentions(self, text: str) -> list[tuple[int, str]]:
         """(position, access id) for each access level or platform the text names, not negated."""
-        found = []
+        found: list[tuple[int, str]] = []
+        if not self.any_access.search(text):
+            return found
         for key, pattern in self.patterns:
             for match in pattern.finditer(text):
                 if not _NEGATED.search(text[max(0, match.start() - 40) : match.start()]):

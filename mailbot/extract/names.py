@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -46,7 +47,7 @@ STOPWORDS = frozenset(
 )
 
 _TOKEN = re.compile(r"[^\W\d_][^\W\d_'’\-]*(?:['’\-][^\W\d_]+)*\.?")
-_EMAILISH = re.compile(r"\S+@\S+|(?:https?://|www\.)\S+")
+_EMAILISH = re.compile(r"(?<!\S)[^\s@]+@\S+|(?:https?://|www\.)\S+")
 _SPECIAL = str.maketrans({"ł": "l", "Ł": "l", "ø": "o", "Ø": "o", "đ": "d", "Đ": "d", "ß": "ss", "æ": "ae",
                           "Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "ı": "i"})
 
@@ -167,6 +168,7 @@ def _find_names(text: str) -> list[tuple[int, int, str]]:
     return [(s, e, n) for s, e, n in found if n and not all(w.lower().rstrip(".") in HONORIFICS for w in n.split())]
 
 
+@functools.lru_cache(maxsize=4096)
 def local_part_score(name: str | None, email: str | None) -> int:
     """How well an address's local part fits a name: 3 sure, 2 likely, 1 weak, 0 not at all."""
     if not name or not email or "@" not in email:

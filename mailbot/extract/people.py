@@ -103,11 +103,21 @@ class PeopleFinder:
         self.sender = sender
         self.own_domains = own_domains
         self.people: list[Person] = []
-        self.names = [find_names(u.text, surname_first=u.kind != "sentence") for u in units]
-        extra = [a.name for u in units for a in (u.author,) if a and a.name]
-        self.known_names = [clean_name(n) for n in extra if clean_name(n)] + [
-            n for found in self.names for _, _, n in found
-        ]
+        self._names: list[list[tuple[int, int, str]] | None] = [None] * len(units)
+
+    def names_in(self, index: int) -> list[tuple[int, int, str]]:
+        """The name candidates of one unit (found once, when first needed)."""
+        found = self._names[index]
+        if found is None:
+            unit = self.units[index]
+            found = self._names[index] = find_names(unit.text, surname_first=unit.kind != "sentence")
+        return found
+
+    def names_near(self, index: int, reach: int = 6) -> list[str]:
+        """Names an address given in this unit may belong to: the authors', the subject's, and nearby units'."""
+        authors = [clean_name(u.author.name) for u in self.units if u.author and u.author.name]
+        near = [i for i, u in enumerate(self.units) if u.kind == "subject" or abs(i - index) <= reach]
+        return list(dict.fromkeys([n for n in authors if n] + [n for i in near for _, _, n in self.names_in(i)]))
 
     # -- people ------------------------------------------------------------------------------------
 
@@ -168,11 +178,11 @@ class PeopleFinder:
             for label, cell in zip(unit.labels, unit.cells):
                 if "name" in label and "user" not in label and cell and "@" not in cell:
                     return clean_name(cell)
-        in_unit = [(s, e, n) for s, e, n in self.names[index]]
+        in_unit = [(s, e, n) for s, e, n in self.names_in(index)]
         best = max(((local_part_score(n, email), -abs(s - position), n) for s, _, n in in_unit), default=None)
         if best and best[0] >= 2:
             return best[2]
-        scored = sorted(((local_part_score(n, email), n) for n in self.known_names), key=lambda x: (-x[0], -len(x[1])))
+        scored = sorted(((local_part_score(n, email), n) for n in self.names_near(index)), key=lambda x: (-x[0], -len(x[1])))
         if scored and scored[0][0] >= 2:
             # prefer the fullest form of the matching name ("Aoife Brennan" over "Aoife")
             top = scored[0][0]
@@ -193,7 +203,7 @@ class PeopleFinder:
                     if person.email is None and earlier in person.anchors:
                         self.people.remove(person)
                         return person.name
-                targets = [n for s, e, n in self.names[earlier] if is_target(self.units[earlier], s, e)]
+                targets = [n for s, e, n in self.names_in(earlier) if is_target(self.units[earlier], s, e)]
                 if targets:
                     return targets[-1]
         return None
@@ -201,9 +211,9 @@ class PeopleFinder:
     def from_names(self, include_subject: bool) -> None:
         """A person for each name something is asked for but no address was given with."""
         for index, unit in enumerate(self.units):
-            if unit.kind == "subject" and not include_subject:
-                continue
-            for start, end, name in self.names[index]:
+            if unit.kind == "subject" and not include_subject or unit.kind == "sentence" and not self.asks_access[index]:
+                continue  # a sentence that asks for no access names nobody it is asked for
+            for start, end, name in self.names_in(index):
                 if not is_target(unit, start, end, self.asks_access[index]) or self._is_author_name(index, name):
                     continue
                 match = next((p for p in self.people if _same_person(name, p.name)), None)

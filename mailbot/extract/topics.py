@@ -49,14 +49,18 @@ class TopicFinder:
     """The out-of-scope topics of the policy, compiled."""
 
     topics: tuple[tuple[str, re.Pattern], ...]
+    any_topic: re.Pattern
 
     @classmethod
     def from_policy(cls, policy: Policy) -> TopicFinder:
-        return cls(tuple((name, re.compile(pattern, re.I)) for name, pattern in policy.out_of_scope.items()))
+        topics = tuple((name, re.compile(pattern, re.I)) for name, pattern in policy.out_of_scope.items())
+        return cls(topics, re.compile("|".join(f"(?:{p.pattern})" for _, p in topics) or r"(?!x)x", re.I))
 
     def raised(self, text: str) -> list[str]:
         """Topics a text raises as a matter of its own (not as what someone's access is for)."""
         found: list[str] = []
+        if not self.any_topic.search(text):
+            return found
         for sentence in _SENTENCE.split(text):
             if _CAPABILITY.search(sentence) or asks_password_help(sentence):
                 continue

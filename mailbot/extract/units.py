@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from mailbot.parse.message import Address
 
 _BULLET = re.compile(r"^\s*(?:[•*·◦▪‣○●■►➢✓\-–—]|\(?\d{1,2}[.)]|\(\d{1,2}\)|[a-hA-H][.)])\s+")
-_EMAIL = re.compile(r"[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+")
+# Starts only where a run of address characters starts: no quadratic search through long tokens.
+_EMAIL = re.compile(r"(?<![\w.+'’-])[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+")
 _LABEL = re.compile(r"^\s*[*•-]?\s*([A-Za-z][A-Za-z /'’-]{1,30}?)\s*[:=]\s*(.*)$")
 _NAME_LABEL = re.compile(r"^(?:full\s+|first\s+and\s+last\s+|staff\s+|user'?s?\s+|person'?s?\s+)?names?$", re.I)
 _EMAIL_LABEL = re.compile(r"^(?:work\s+|business\s+|nhs\s+)?e-?mail(?:\s+address)?$", re.I)

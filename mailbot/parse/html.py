@@ -1,19 +1,90 @@
-"""Turns an HTML body into plain text that keeps lines, list items and table rows apart."""
+"""Turns an HTML body into plain text that keeps lines, list items and table rows apart.
+
+A walk over lxml's tree: paragraphs and line breaks become lines, list items "- " lines,
+table rows lines with their cells joined by " | ", and quoted history (a cite blockquote,
+Gmail's and others' quote containers) is preceded by QUOTE_MARK. It does one pass in C-backed
+lxml, which matters: a general HTML-to-text renderer cost about 1 ms per kilobyte here.
+"""
 
 from __future__ import annotations
 
 import re
 
-from inscriptis import Inscriptis
-from inscriptis.css_profiles import CSS_PROFILES
-from inscriptis.model.config import ParserConfig
 from lxml import etree, html as lxml_html
 
 # A line the thread splitter reads as "quoted history starts here".
 QUOTE_MARK = "\u2063[quoted]"
 
-_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], table_cell_separator=" | ")
-_QUOTE_BLOCK = re.compile(r"(?:^|\s)(?:gmail_quote|yahoo_quoted|moz-cite-prefix|protonmail_quote)(?:\s|$)")
+_SKIP = {"head", "style", "script", "title", "meta", "link", "xml", "template", "noscript", "svg", "object"}
+# Elements that end a paragraph, and elements that only end a line (Gmail writes a div per line,
+# Outlook a p class="MsoNormal" per line with empty ones between paragraphs).
+_PARAGRAPH = {"p", "table", "ul", "ol", "dl", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "hr", "address", "center"}
+_LINE = {"div", "section", "article", "header", "footer", "main", "aside", "nav", "tbody", "thead", "tfoot", "dt", "dd",
+         "form", "fieldset", "figure", "tr", "li", "br"}
+_QUOTE_CLASS = re.compile(r"(?:^|\s)(?:gmail_quote|yahoo_quoted|moz-cite-prefix|protonmail_quote)(?:\s|$)")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+
+
+class _Writer:
+    """Collects text into lines; a "br" break on an empty line makes a blank line on purpose."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.current: list[str] = []
+
+    def text(self, value: str | None) -> None:
+        if value:
+            self.current.append(_SPACES.sub(" ", value.replace("\n", " ")))
+
+    def break_line(self, kind: str = "line") -> None:
+        text = "".join(self.current).strip()
+        self.current = []
+        if text:
+            self.lines.append(text)
+        elif kind == "br":
+            self.lines.append("")
+        if kind == "paragraph" and self.lines and self.lines[-1]:
+            self.lines.append("")
+
+    def result(self) -> str:
+        self.break_line()
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(self.lines)).strip("\n")
+
+
+def _walk(element, out: _Writer, depth: int = 0) -> None:
+    if not isinstance(element.tag, str):  # comments, processing instructions
+        out.text(element.tail)
+        return
+    tag = element.tag.rsplit("}", 1)[-1].lower()
+    if tag in _SKIP or depth > 200:
+        out.text(element.tail)
+        return
+    css = (element.get("class") or "").lower()
+    if (tag == "blockquote" and (element.get("type") or "").lower() == "cite") or _QUOTE_CLASS.search(css):
+        out.break_line("paragraph")
+        out.text(QUOTE_MARK)
+        out.break_line("paragraph")
+    kind = "paragraph" if tag in _PARAGRAPH else "line" if tag in _LINE else None
+    if tag == "p" and "msonormal" in css:
+        kind = "line"  # Outlook: a p per line, an empty one for a blank line
+    if kind and tag != "br":
+        out.break_line(kind)
+    if tag == "li":
+        out.text("- ")
+    out.text(element.text)
+    cells = 0
+    for child in element:
+        if tag == "tr" and isinstance(child.tag, str) and child.tag.lower() in ("td", "th"):
+            if cells:
+                out.text(" | ")
+            cells += 1
+        _walk(child, out, depth + 1)
+    if tag == "br" or (tag == "p" and "msonormal" in css):
+        out.break_line("br")
+    elif kind:
+        out.break_line(kind)
+    if depth:
+        out.text(element.tail)
 
 
 def html_to_text(markup: str) -> str:
@@ -24,13 +95,7 @@ def html_to_text(markup: str) -> str:
         root = lxml_html.document_fromstring(markup)
     except (etree.ParserError, ValueError):
         return ""
-    for quote in root.xpath("//blockquote[@type='cite'] | //*[@class]"):
-        if quote.tag == "blockquote" or _QUOTE_BLOCK.search(quote.get("class", "")):
-            marker = lxml_html.Element("p")
-            marker.text = QUOTE_MARK
-            quote.addprevious(marker)
-    try:
-        text = Inscriptis(root, _CONFIG).get_text()
-    except (RecursionError, ValueError):  # absurdly deep markup
-        text = " ".join(root.itertext())
-    return "\n".join(line.rstrip() for line in text.splitlines())
+    out = _Writer()
+    body = root.find("body")
+    _walk(body if body is not None else root, out)
+    return out.result()

@@ -11,7 +11,6 @@ from email.utils import getaddresses
 from types import MappingProxyType
 
 import mailparser
-from email_validator import EmailNotValidError, validate_email
 
 from mailbot.parse.auth_results import parse_auth_results
 from mailbot.parse.html import html_to_text
@@ -31,6 +30,10 @@ def clean_header(value: object) -> str:
     if value is None:
         return ""
     raw = str(value)
+    if "=?" not in raw:
+        text = " ".join(raw.split())
+        if text.isascii() and text.isprintable():
+            return text  # the common case, quickly
     text = raw
     if "=?" in raw:
         try:
@@ -163,11 +166,10 @@ def _attachment(part: Message) -> Attachment:
         filename = clean_header(part.get_filename() or "")
     except Exception:
         filename = ""
-    try:
-        payload = part.get_payload(decode=not part.is_multipart())
-        size = len(payload) if isinstance(payload, (bytes, str)) else 0
-    except Exception:
-        size = 0
+    payload = part.get_payload()
+    size = len(payload) if isinstance(payload, str) else 0
+    if size and str(part.get("content-transfer-encoding", "")).strip().lower() == "base64":
+        size = size * 3 // 4  # about the decoded size, without decoding what is never read
     return Attachment(filename=filename, content_type=part.get_content_type(), size=size)
 
 
@@ -184,27 +186,14 @@ def _best_alternative(children: list[Message]) -> Message | None:
     return multipart[-1] if multipart else children[-1]
 
 
-def _addresses(message: Message, name: str) -> tuple[Address, ...]:
-    values = message.get_all(name) or []
+def _addresses(pairs: object) -> tuple[Address, ...]:
+    """Addresses mail-parser read from a header (RFC 2047 names already decoded), tidied."""
     found = []
-    try:
-        pairs = getaddresses([str(v) for v in values])
-    except Exception:
-        return ()
-    for display, email in pairs:
+    for display, email in pairs if isinstance(pairs, (list, tuple)) else ():
         email = clean_header(email).strip("<>")
         if "@" in email and " " not in email:
             found.append(Address(name=clean_header(display).strip('"').strip(), email=email))
     return tuple(found)
-
-
-def answerable(address: str) -> bool:
-    """Is this an address a reply can go to (a valid ASCII address on a real domain)?"""
-    try:
-        validate_email(address, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError:
-        return False
-    return True
 
 
 def _message_ids(value: str | None) -> tuple[str, ...]:
@@ -222,7 +211,10 @@ def _embedded_from_attached(message: Message, depth: int) -> tuple[Embedded, ...
     """An attached message/rfc822 part: a forward, with whatever it embeds in turn."""
     collector = _Collector()
     collector.walk(message)
-    senders = _addresses(message, "from")
+    try:
+        senders = _addresses(getaddresses([str(v) for v in message.get_all("from") or []]))
+    except Exception:
+        senders = ()
     sender = senders[0] if senders else None
     subject = clean_header(message.get("subject"))
     body, nested = split_thread(
@@ -259,7 +251,7 @@ def _parse(raw: bytes) -> Email:
     if message is None or not message.keys():
         return Email(unreadable="the message has no headers")
     headers = _headers(message)
-    senders = _addresses(message, "from")
+    senders = _addresses(parsed.from_)
     sender = senders[0] if senders else None
     subject = clean_header(message.get("subject"))
     in_reply_to = (_message_ids(clean_header(message.get("in-reply-to"))) or (None,))[0]
@@ -281,16 +273,14 @@ def _parse(raw: bytes) -> Email:
     unreadable = None
     if sender is None:
         unreadable = "the message has no readable From address" if message.get("from") else "the message has no From header"
-    elif not answerable(sender.email):
-        unreadable = "the From address is not one a reply can be sent to"
     return Email(
         message_id=message_id[0] if message_id else None,
         subject=subject,
         date=clean_header(message.get("date")) or None,
         sender=sender,
-        reply_to=_addresses(message, "reply-to"),
-        to=_addresses(message, "to"),
-        cc=_addresses(message, "cc"),
+        reply_to=_addresses(parsed.reply_to),
+        to=_addresses(parsed.to),
+        cc=_addresses(parsed.cc),
         in_reply_to=in_reply_to,
         references=_message_ids(clean_header(message.get("references"))),
         headers=headers,

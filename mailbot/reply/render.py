@@ -72,7 +72,8 @@ class Reply:
         message["Auto-Submitted"] = "auto-replied"
         message["X-Auto-Response-Suppress"] = "All"
         message.set_content(self.text)
-        message.add_alternative(self.html, subtype="html")
+        if self.html:
+            message.add_alternative(self.html, subtype="html")
         return message
 
 
@@ -96,8 +97,11 @@ class ReplyRenderer:
             keep_trailing_newline=True,
         )
 
-    def render(self, email: Email, decision: Decision, key: str = "") -> Reply | None:
-        """The reply a decision sends, or None when it sends nothing (ignored, held for review)."""
+    def render(self, email: Email, decision: Decision, key: str = "", html: bool = True) -> Reply | None:
+        """The reply a decision sends, or None when it sends nothing (ignored, held for review).
+
+        With html=False the HTML alternative is left empty (for reports that show only the text).
+        """
         if not decision.answered or email.sender is None or safe_address(email.sender.email) is None:
             return None
         template = decision.outcome
@@ -115,7 +119,7 @@ class ReplyRenderer:
             "subject": subject,
         }
         text = self.env.get_template(f"{template}.txt.j2").render(context)
-        html = self.env.get_template(f"{template}.html.j2").render(context)
+        html_part = self.env.get_template(f"{template}.html.j2").render(context) if html else ""
         to = (Address(safe_text(email.sender.name, 80), email.sender.email),)
         cc = self._cc(decision, email)
         references = tuple(dict.fromkeys((*email.references[-9:], *(() if email.message_id is None else (email.message_id,)))))
@@ -126,7 +130,7 @@ class ReplyRenderer:
             cc=cc,
             subject=subject,
             text=_tidy(text),
-            html=html,
+            html=html_part,
             message_id=self._message_id(email, template, key),
             in_reply_to=email.message_id,
             references=references,
