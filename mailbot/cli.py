@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -59,10 +58,12 @@ def main(verbose: bool) -> None:
 @main.command()
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one object per message.")
+@click.option("--jobs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes to use; 0: every core when there are 200 files or more, else one.")
 @click.argument("paths", nargs=-1, required=True)
-def triage(config_path: Path, as_json: bool, paths: tuple[str, ...]) -> None:
+def triage(config_path: Path, as_json: bool, jobs: int, paths: tuple[str, ...]) -> None:
     """Say what mailbot would decide and reply for each .eml file (a folder means its *.eml files)."""
-    from mailbot.report import as_contract, table_row
+    from mailbot.batch import triage_files, workers_for
     from mailbot.settings import load_settings
     from mailbot.triage import Triage
 
@@ -75,19 +76,14 @@ def triage(config_path: Path, as_json: bool, paths: tuple[str, ...]) -> None:
     rows = []
     out = sys.stdout.buffer
     with _progress(len(files)) as advance:
-        for path in files:
-            try:
-                raw = Path(path).read_bytes()
-            except OSError as exc:
-                click.echo(f"mailbot: cannot read {path}: {exc.strerror or exc}", err=True)
+        for outcome in triage_files(engine, files, as_json, workers_for(jobs, len(files))):
+            if outcome.error is not None:
+                click.echo(f"mailbot: cannot read {outcome.file}: {outcome.error}", err=True)
                 unreadable += 1
-                advance()
-                continue
-            result = engine.run(raw)
-            if as_json:
-                out.write(json.dumps(as_contract(path, result), ensure_ascii=False).encode("utf-8") + b"\n")
+            elif as_json:
+                out.write(outcome.line)
             else:
-                rows.append(table_row(path, result))
+                rows.append(outcome.row)
             advance()
     out.flush()
     if not as_json:

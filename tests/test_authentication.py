@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from publicsuffixlist import PublicSuffixList
 
-from mailbot.decide.authentication import aligned, sender_authenticated, trusted_header
+from mailbot.decide.authentication import OrganisationalDomains, aligned, sender_authenticated, trusted_header
 from mailbot.parse import parse_email
 from mailbot.parse.auth_results import parse_auth_results
 
@@ -13,8 +12,8 @@ TRUSTED = frozenset({"mx.nhsprofessionals.nhs.uk"})
 
 
 @pytest.fixture(scope="module")
-def psl() -> PublicSuffixList:
-    return PublicSuffixList()
+def psl() -> OrganisationalDomains:
+    return OrganisationalDomains()
 
 
 def mail(*auth_headers: str, sender: str = "pat@agency.co.uk") -> bytes:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from publicsuffixlist import PublicSuffixList
-
+from mailbot.decide.authentication import OrganisationalDomains
 from mailbot.decide.outcome import Decision, Endorser, RequestDecision
 from mailbot.decide.rules import (
     HOLD_RULES,
@@ -32,7 +31,7 @@ class Decider:
         self.mailbox_address = mailbox_address
         self.trusted_ids = frozenset(i.strip().lower() for i in trusted_ids)
         self.exchange_online = exchange_online
-        self.psl = PublicSuffixList()
+        self.psl = OrganisationalDomains()
 
     def facts(self, email: Email) -> Facts:
         return Facts(email, self.mailbox_address, self.policy, self.directory, self.trusted_ids, self.exchange_online, self.psl)

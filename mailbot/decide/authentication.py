@@ -21,18 +21,30 @@ def trusted_header(email: Email, trusted_ids: frozenset[str], exchange_online: b
     return None
 
 
-def aligned(domain: str | None, from_domain: str, psl: PublicSuffixList) -> bool:
+class OrganisationalDomains:
+    """The organisational domain of a name (RFC 7489), by the public suffix list, loaded when first needed."""
+
+    def __init__(self) -> None:
+        self._list: PublicSuffixList | None = None
+
+    def of(self, domain: str) -> str | None:
+        if self._list is None:
+            self._list = PublicSuffixList()
+        return self._list.privatesuffix(domain)
+
+
+def aligned(domain: str | None, from_domain: str, psl: OrganisationalDomains) -> bool:
     """Relaxed alignment (RFC 7489): both domains share one organisational domain."""
     if not domain or not from_domain:
         return False
     domain, from_domain = domain.lower().lstrip("@").split("@")[-1], from_domain.lower()
     if domain == from_domain:
         return True
-    organisational = psl.privatesuffix(domain)
-    return organisational is not None and organisational == psl.privatesuffix(from_domain)
+    organisational = psl.of(domain)
+    return organisational is not None and organisational == psl.of(from_domain)
 
 
-def sender_authenticated(email: Email, trusted_ids: frozenset[str], exchange_online: bool, psl: PublicSuffixList) -> bool:
+def sender_authenticated(email: Email, trusted_ids: frozenset[str], exchange_online: bool, psl: OrganisationalDomains) -> bool:
     """dmarc=pass for the From domain, or dkim=pass with header.d aligned to it, in the header that counts."""
     header = trusted_header(email, trusted_ids, exchange_online)
     if header is None or email.sender is None:

@@ -10,9 +10,8 @@ import re
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
-from publicsuffixlist import PublicSuffixList
 
-from mailbot.decide.authentication import sender_authenticated
+from mailbot.decide.authentication import OrganisationalDomains, sender_authenticated
 from mailbot.directory import Directory, Organisation, Person
 from mailbot.extract import RequestedAccess
 from mailbot.extract.names import is_full_name
@@ -33,7 +32,7 @@ class Facts:
     directory: Directory
     trusted_ids: frozenset[str]
     exchange_online: bool
-    psl: PublicSuffixList
+    psl: OrganisationalDomains
 
     @property
     def person(self) -> Person | None:

@@ -60,6 +60,8 @@ def _cells(line: str) -> tuple[str, ...]:
 
 
 def _is_record(lines: list[str]) -> bool:
+    if not any(":" in line or "=" in line for line in lines):
+        return False
     labels = [_LABEL.match(line) for line in lines]
     names = sum(1 for m in labels if m and _NAME_LABEL.match(m.group(1).strip()))
     emails = sum(1 for m in labels if m and _EMAIL_LABEL.match(m.group(1).strip()))
@@ -82,8 +84,8 @@ def _records(lines: list[str]) -> list[list[str]]:
 
 def _is_list(lines: list[str]) -> bool:
     bullets = sum(1 for line in lines if _BULLET.match(line))
-    with_email = sum(1 for line in lines if _EMAIL.search(line))
-    with_cells = sum(1 for line in lines if _cells(line))
+    with_email = sum(1 for line in lines if "@" in line and _EMAIL.search(line))
+    with_cells = sum(1 for line in lines if "|" in line or "\t" in line)
     # Wrapped prose also has addresses on several lines, but some of its lines start in lower case.
     prose = any(line.strip()[:1].islower() and not _EMAIL.match(line.strip()) for line in lines)
     return (

@@ -29,8 +29,10 @@ _FOOTER = re.compile(
 
 def is_sign_off(line: str) -> bool:
     """A line that only says goodbye: "Many thanks,", "Kind regards", "Ta," ... (optionally with a first name)."""
+    if len(line) > 48:
+        return False
     words = [w.lower() for w in _WORD.findall(line)]
-    if not words or len(line) > 48:
+    if not words:
         return False
     core = [w for w in words if w in _SIGN_OFF_CORE]
     if not core:

@@ -23,6 +23,7 @@ _HEADER = re.compile(
 )
 _FROM_NAMES = {"from", "von", "de"}
 _WROTE = re.compile(r"^\s*(?:On|Am|Le)\b.{4,300}\b(?:wrote|writes|schrieb|a écrit)\s*:\s*$", re.I)
+_WROTE_STARTS = {"on ", "am ", "le "}
 _QUOTED = re.compile(r"^\s*>")
 _SUBJECT_PREFIX = re.compile(r"^\s*\[?\s*(re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:", re.I)
 _FORWARD_PREFIXES = {"fw", "fwd", "wg", "tr", "rv"}
@@ -68,7 +69,10 @@ def _boundary(lines: list[str]) -> tuple[int, int, str] | None:
             return start, index, "block"
         if line.strip() == QUOTE_MARK:
             return index, index + 1, "quote"
-        if _WROTE.match(line) or (index + 1 < len(lines) and _WROTE.match(f"{line} {lines[index + 1]}") and not _WROTE.match(lines[index + 1])):
+        if line.lstrip()[:3].lower() in _WROTE_STARTS and (
+            _WROTE.match(line)
+            or (index + 1 < len(lines) and _WROTE.match(f"{line} {lines[index + 1]}") and not _WROTE.match(lines[index + 1]))
+        ):
             return index, index, "quote"
         if _QUOTED.match(line):
             return index, index, "quote"
