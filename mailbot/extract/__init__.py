@@ -9,7 +9,7 @@ from mailbot.extract.access import AccessFinder, resolve_platforms
 from mailbot.extract.names import clean_name
 from mailbot.extract.people import Person, PeopleFinder
 from mailbot.extract.signature import signed_name, stated_title
-from mailbot.extract.topics import TopicFinder, asks_password_help, first_person
+from mailbot.extract.topics import TopicFinder, asks_password_help, first_person, mentions_password
 from mailbot.extract.units import Unit, emails_in, units_of
 from mailbot.parse.message import Address, Email
 from mailbot.parse.thread import subject_kind
@@ -44,7 +44,6 @@ _REMOVAL = re.compile(
     r"|\b(?:has|have|had)\s+left\b|\bleft\s+(?:us|the\s+(?:company|business|agency|organisation))\b|\bleavers?\b",
     re.I,
 )
-_PASSWORD_WORD = re.compile(r"pass\s?word|passcode|log\s?-?in|sign\s?in|locked|unlock", re.I)
 _THIRD_PERSON = re.compile(r"\b(?:him|her|them|they|he|she|his|their|hers)\b", re.I)
 
 
@@ -93,7 +92,7 @@ class Extractor:
             """test(text) for each unit; one search of the whole text first spares them when it cannot apply."""
             return [test(u.text) for u in units] if applies else [type(test(""))() for _ in units]
 
-        password_units = each(asks_password_help, asks_password_help(whole) or bool(_PASSWORD_WORD.search(whole)))
+        password_units = each(asks_password_help, mentions_password(whole))
         removals = each(lambda t: bool(_REMOVAL.search(t)), bool(_REMOVAL.search(whole)))
         found = each(lambda t: [a for _, a in self.access.mentions(t)], bool(self.access.any_access.search(whole)))
         mentions = [[] if password_units[i] or removals[i] else found[i] for i in range(len(units))]

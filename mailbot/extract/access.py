@@ -16,34 +16,30 @@ _NEGATED = re.compile(
 
 @dataclass(frozen=True)
 class AccessFinder:
-    """Compiled phrases: access id (or 'platform:<id>') and its pattern."""
+    """All the policy's phrases in one pattern, a named group per access id (or 'platform:<id>')."""
 
-    patterns: tuple[tuple[str, re.Pattern], ...]
-    any_access: re.Pattern
+    pattern: re.Pattern
+    groups: dict[str, str]  # group name -> access id
 
     @classmethod
     def from_policy(cls, policy: Policy) -> AccessFinder:
-        patterns = [
-            (key, re.compile("|".join(f"(?:{p})" for p in level.phrases), re.I))
-            for key, level in policy.access.items()
-            if level.phrases
-        ]
-        patterns += [
-            (PLATFORM + key, re.compile("|".join(f"(?:{p})" for p in platform.phrases), re.I))
-            for key, platform in policy.platforms.items()
-        ]
-        return cls(tuple(patterns), re.compile("|".join(f"(?:{p.pattern})" for _, p in patterns) or r"(?!x)x", re.I))
+        named = [(key, level.phrases) for key, level in policy.access.items() if level.phrases]
+        named += [(PLATFORM + key, platform.phrases) for key, platform in policy.platforms.items()]
+        groups = {f"g{number}": key for number, (key, _) in enumerate(named)}
+        alternatives = [f"(?P<g{number}>{'|'.join(f'(?:{p})' for p in phrases)})" for number, (_, phrases) in enumerate(named)]
+        return cls(re.compile("|".join(alternatives) or r"(?!x)x", re.I), groups)
+
+    @property
+    def any_access(self) -> re.Pattern:
+        return self.pattern
 
     def mentions(self, text: str) -> list[tuple[int, str]]:
         """(position, access id) for each access level or platform the text names, not negated."""
-        found: list[tuple[int, str]] = []
-        if not self.any_access.search(text):
-            return found
-        for key, pattern in self.patterns:
-            for match in pattern.finditer(text):
-                if not _NEGATED.search(text[max(0, match.start() - 40) : match.start()]):
-                    found.append((match.start(), key))
-        return sorted(found)
+        return [
+            (match.start(), self.groups[match.lastgroup])
+            for match in self.pattern.finditer(text)
+            if not _NEGATED.search(text[max(0, match.start() - 40) : match.start()])
+        ]
 
 
 def resolve_platforms(accesses: list[str], policy: Policy) -> list[str]:

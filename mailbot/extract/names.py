@@ -52,6 +52,7 @@ _SPECIAL = str.maketrans({"ł": "l", "Ł": "l", "ø": "o", "Ø": "o", "đ": "d",
                           "Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "ı": "i"})
 
 
+@functools.lru_cache(maxsize=8192)
 def fold(text: str) -> str:
     """Lower-case ASCII letters and digits only: 'Łukasz Wróblewski' -> 'lukaszwroblewski'."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL))

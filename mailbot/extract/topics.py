@@ -40,6 +40,11 @@ def asks_password_help(text: str) -> bool:
     return bool(_PASSWORD.search(text) and _HELP.search(text) and not _NOT_HELP.search(text))
 
 
+def mentions_password(text: str) -> bool:
+    """Does the text speak of passwords or logging in at all? (A cheap test before asks_password_help.)"""
+    return bool(_PASSWORD.search(text))
+
+
 def first_person(text: str) -> bool:
     return bool(_FIRST_PERSON.search(text))
 
@@ -59,7 +64,7 @@ class TopicFinder:
     def raised(self, text: str) -> list[str]:
         """Topics a text raises as a matter of its own (not as what someone's access is for)."""
         found: list[str] = []
-        if not self.any_topic.search(text):
+        if not self.any_topic.search(text):  # most text raises none: one search says so
             return found
         for sentence in _SENTENCE.split(text):
             if _CAPABILITY.search(sentence) or asks_password_help(sentence):

@@ -16,8 +16,16 @@ _PROPERTY = re.compile(r"^([A-Za-z0-9_-]+)\s*\.\s*([A-Za-z0-9_-]+)\s*=\s*(\"(?:[
 _OTHER = re.compile(r"^([A-Za-z0-9_.-]+)\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^\s;]*)\s*")  # action=none and the like
 
 
+_COMMENT = re.compile(r"\([^()\\]*\)")
+
+
 def _without_comments(value: str) -> str:
     """The header with its (possibly nested) comments blanked out; quoted strings are kept whole."""
+    if '"' not in value and "\\" not in value:  # the common case: innermost comments out, until none is left
+        for _ in range(10):
+            value, count = _COMMENT.subn(" ", value)
+            if not count:
+                return value
     out: list[str] = []
     depth = 0
     quoted = False
@@ -50,6 +58,8 @@ def _without_comments(value: str) -> str:
 
 def _clauses(value: str) -> list[str]:
     """Split on semicolons that are not inside a quoted string."""
+    if '"' not in value:
+        return [c.strip() for c in value.split(";")]
     clauses, current, quoted = [], [], False
     for char in value:
         if char == '"':
