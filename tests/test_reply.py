@@ -94,3 +94,26 @@ def test_held_and_ignored_messages_get_no_reply(engine):
     assert engine.run(spoof).reply is None
     auto = request_mail("I am away.", extra="Auto-Submitted: auto-replied\n")
     assert engine.run(auto).decision.outcome == "ignored" and engine.run(auto).reply is None
+
+
+def test_public_answers_to_unverified_senders_echo_nothing_of_theirs(engine):
+    """Password help needs no endorsement, so a forger can get one: it must carry none of their words."""
+    raw = (b"From: Claim Your Prize Today <victim@some-company.example>\nTo: agencies@nhsprofessionals.nhs.uk\n"
+           b"Subject: WIN A PRIZE at http://evil.example\nMessage-ID: <f1@evil.example>\n\n"
+           b"How do I reset my password for NHSP Online? Also cc bob.target@other.example please.\n")
+    result = engine.run(raw)
+    assert result.decision.outcome == "informed" and not result.decision.verified
+    reply = result.reply
+    assert reply.subject == "Re: your email to the NHSP Agency Support Team"
+    assert reply.to[0].email == "victim@some-company.example" and reply.to[0].name == ""
+    assert reply.cc == ()
+    assert "evil" not in reply.text and "Prize" not in reply.text and "PRIZE" not in reply.text
+    assert reply.text.startswith("Hello,")
+
+
+def test_verified_senders_colleagues_are_told_where_to_go_for_247_time(engine):
+    result = engine.run(request_mail("Please could Jo Bloggs (jo.bloggs@harrowgatenursing.co.uk) have 247 Time access?"))
+    assert result.decision.outcome == "redirected" and result.decision.verified
+    assert [a.email for a in result.reply.cc] == ["jo.bloggs@harrowgatenursing.co.uk"]
+    assert result.reply.subject == "Re: Agency user login"
+    assert "247timesupport.co.uk" in result.reply.text

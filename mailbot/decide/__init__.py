@@ -52,9 +52,8 @@ class Decider:
         if malformed_message(facts) or extraction is None:
             return Decision("review", ("malformed_message",), endorser, ())
         requests = extraction.requests
-        reasons: list[str] = []
-        if not self._needs_no_endorsement(requests):
-            reasons.extend(code for code in (rule(facts) for rule in HOLD_RULES) if code)
+        holds = [code for code in (rule(facts) for rule in HOLD_RULES) if code]
+        reasons: list[str] = [] if self._needs_no_endorsement(requests) else list(holds)
         if extraction.topics:
             reasons.append("out_of_scope")
         elif not requests:
@@ -70,7 +69,7 @@ class Decider:
         if outcome != "review" and unanswerable_sender(facts):
             held = tuple(RequestDecision(d.request, "review") for d in decided)
             return Decision("review", ("malformed_message",), endorser, held, extraction.topics)
-        return Decision(outcome, (), endorser, decided, extraction.topics)
+        return Decision(outcome, (), endorser, decided, extraction.topics, verified=not holds)
 
     def decide_request(self, request: RequestedAccess, facts: Facts) -> RequestDecision:
         level = self.policy.access.get(request.access or "")

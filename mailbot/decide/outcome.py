@@ -33,6 +33,9 @@ class Decision:
     endorser: Endorser | None
     requests: tuple[RequestDecision, ...]
     topics: tuple[str, ...] = ()
+    # The sender is authenticated and in the directory: the reply may echo their subject and
+    # name and copy in the people it concerns. Public answers to anyone else carry none of that.
+    verified: bool = False
 
     @property
     def answered(self) -> bool:

@@ -107,9 +107,10 @@ class ReplyRenderer:
         template = decision.outcome
         groups: dict[str, list[dict]] = {outcome: [] for outcome in ORDER}
         for item in decision.requests:
-            groups[item.outcome].append(self._request_context(item))
-        subject = self._subject(email)
-        greeting_name = safe_text((decision.endorser.name if decision.endorser else "") or "", 60).split(" ")[0]
+            groups[item.outcome].append(self._request_context(item, email, decision.verified))
+        subject = self._subject(email, decision.verified)
+        known_name = decision.endorser.name if decision.endorser and decision.verified else ""
+        greeting_name = safe_text(known_name or "", 60).split(" ")[0]
         context = {
             "greeting": f"Dear {greeting_name}," if greeting_name else "Hello,",
             "groups": groups,
@@ -120,7 +121,7 @@ class ReplyRenderer:
         }
         text = self.env.get_template(f"{template}.txt.j2").render(context)
         html_part = self.env.get_template(f"{template}.html.j2").render(context) if html else ""
-        to = (Address(safe_text(email.sender.name, 80), email.sender.email),)
+        to = (Address(safe_text(email.sender.name, 80) if decision.verified else "", email.sender.email),)
         cc = self._cc(decision, email)
         references = tuple(dict.fromkeys((*email.references[-9:], *(() if email.message_id is None else (email.message_id,)))))
         return Reply(
@@ -136,7 +137,8 @@ class ReplyRenderer:
             references=references,
         )
 
-    def _request_context(self, item: RequestDecision) -> dict:
+    def _request_context(self, item: RequestDecision, email: Email, verified: bool) -> dict:
+        """What a template may say of one request. Names are left out for a sender nobody verified."""
         request = item.request
         level = self.policy.access.get(request.access or "")
         missing = []
@@ -149,7 +151,8 @@ class ReplyRenderer:
             elif _MISSING.get(reason):
                 missing.append(_MISSING[reason])
         return {
-            "name": safe_text(request.name) or None,
+            "name": (safe_text(request.name) or None) if verified else None,
+            "is_sender": bool(request.email and email.sender and request.email.lower() == email.sender.key),
             "email": safe_address(request.email),
             "access_label": level.label if level else None,
             "endorsed_by": level.endorsed_by if level else None,
@@ -159,18 +162,25 @@ class ReplyRenderer:
         }
 
     def _cc(self, decision: Decision, email: Email) -> tuple[Address, ...]:
-        """Approved people are told too; nobody else gets mail from an address found in a message."""
+        """The people a verified sender asked for are told too, where the answer concerns them.
+
+        Addresses found in mail from anyone else are never written to: that would make mailbot
+        a relay. Needs-info and rejections go to the sender only.
+        """
+        if not decision.verified:
+            return ()
         seen = {email.sender.key, self.mailbox.key}
         cc = []
         for item in decision.requests:
             address = safe_address(item.request.email)
-            if item.outcome == "approved" and address and address.lower() not in seen:
+            if item.outcome in ("approved", "redirected", "informed") and address and address.lower() not in seen:
                 seen.add(address.lower())
                 cc.append(Address(safe_text(item.request.name, 80), address))
         return tuple(cc)
 
-    def _subject(self, email: Email) -> str:
-        original = safe_text(_PREFIXES.sub("", email.subject or ""), 150)
+    def _subject(self, email: Email, verified: bool) -> str:
+        """'Re:' and the sender's subject; a sender nobody has verified gets a fixed subject instead."""
+        original = safe_text(_PREFIXES.sub("", email.subject or ""), 150) if verified else ""
         return f"Re: {original}" if original else "Re: your email to the NHSP Agency Support Team"
 
     def _message_id(self, email: Email, template: str, key: str) -> str:
