@@ -291,3 +291,83 @@ def test_without_json_a_table_with_one_row_per_file(config_dir, inbox):
         assert skipped not in out, out
     for header in ("file", "outcome", "reasons", "requests"):
         assert header in out
+
+
+# -- progress, parallel runs and Exchange Online ----------------------------------------------------
+
+
+def _many(tmp_path: Path, count: int) -> Path:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for number in range(count):
+        (folder / f"{number:03}.eml").write_bytes(_message(f"m{number}"))
+    return folder
+
+
+def _run_with_terminal_stderr(args: list[str]) -> tuple[int, str, str]:
+    """Run mailbot with stderr on a pseudo-terminal (as a person watching would have it)."""
+    import pty
+
+    import tempfile
+
+    master, slave = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k != "MAILBOT_CONFIG"}
+    environment.update({"COLUMNS": "100", "TERM": "xterm"})
+    out = tempfile.TemporaryFile()  # a file, not a pipe: nobody reads stdout while the terminal is read
+    process = subprocess.Popen([sys.executable, "-m", "mailbot", *args], stdout=out, stderr=slave, cwd=ROOT, env=environment)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.wait(timeout=60)
+    os.close(master)
+    out.seek(0)
+    stdout = out.read().decode()
+    return process.returncode, stdout, seen.decode("utf-8", "replace")
+
+
+def test_a_progress_bar_shows_on_a_terminal_for_a_long_run_only(config_dir, tmp_path):
+    many = _many(tmp_path, 40)
+    code, stdout, terminal = _run_with_terminal_stderr(["triage", "--config", str(config_dir / "mailbot.toml"), "--json", str(many)])
+    assert code == 0 and len(json_lines(stdout)) == 40
+    assert "triage" in terminal and "━" in terminal, terminal[-500:]
+    code, stdout, terminal = _run_with_terminal_stderr(
+        ["triage", "--config", str(config_dir / "mailbot.toml"), "--json", str(many / "000.eml")]
+    )
+    assert code == 0 and "━" not in terminal
+    piped = mailbot("triage", "--config", config_dir / "mailbot.toml", "--json", many)
+    assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_parallel_run_gives_the_same_lines_in_the_same_order(config_dir, tmp_path):
+    many = _many(tmp_path, 30)
+    (many / "015.eml").write_bytes(OUT_OF_OFFICE)
+    one = mailbot("triage", "--config", config_dir / "mailbot.toml", "--json", "--jobs", "1", many)
+    three = mailbot("triage", "--config", config_dir / "mailbot.toml", "--json", "--jobs", "3", many)
+    assert one.returncode == three.returncode == 0
+    assert one.stdout == three.stdout
+    assert [o["outcome"] for o in json_lines(three.stdout)].count("ignored") == 1
+
+
+EXCHANGE = (
+    "spf=pass (sender IP is 192.0.2.7) smtp.mailfrom=harrowgatenursing.co.uk; dkim=pass (signature was verified) "
+    "header.d=harrowgatenursing.co.uk;dmarc=pass action=none header.from=harrowgatenursing.co.uk;compauth=pass reason=100"
+)
+
+
+def test_exchange_online_results_count_only_when_the_config_says_so(config_dir, tmp_path):
+    message = tmp_path / "eop.eml"
+    message.write_bytes(_message("eop").replace(f"Authentication-Results: {AUTH}".encode(), f"Authentication-Results: {EXCHANGE}".encode()))
+    plain = json_lines(mailbot("triage", "--config", config_dir / "mailbot.toml", "--json", message).stdout)[0]
+    assert plain["outcome"] == "review" and "sender_not_authenticated" in plain["reasons"]
+    config = config_dir / "mailbot.toml"
+    config.write_text(config.read_text().replace("[directory]", "exchange_online = true\n\n[directory]"))
+    assert "exchange_online = true" in config.read_text().split("[directory]")[0]
+    on_exchange = json_lines(mailbot("triage", "--config", config, "--json", message).stdout)[0]
+    assert on_exchange["outcome"] == "approved", on_exchange
