@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from mailbot.errors import ConfigError
-from mailbot.validation import describe
+from mailbot.validation import describe, read_toml
 
 
 class _Frozen(BaseModel):
@@ -123,13 +122,7 @@ class Policy(_Frozen):
 
 
 def load_policy(path: Path) -> Policy:
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"policy file {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"policy file {path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "policy file")
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:

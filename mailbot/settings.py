@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, field_validator
 
 from mailbot.errors import ConfigError
 from mailbot.resources import shipped
-from mailbot.validation import describe
+from mailbot.validation import describe, read_toml
 
 
 class _Section(BaseModel):
@@ -71,13 +70,7 @@ _PATH_KEYS = (("directory", "organisations"), ("directory", "people"), ("policy"
 def load_settings(path: Path | str) -> Settings:
     """Read and validate a mailbot.toml; raises ConfigError with one line naming the key or file."""
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "config file")
     base = path.resolve().parent
     for section, key in _PATH_KEYS:
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None

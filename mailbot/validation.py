@@ -1,6 +1,22 @@
-"""Turns a pydantic validation failure into one line naming the key."""
+"""Reads TOML files and turns what is wrong with them into one line naming the file and key."""
+
+import tomllib
+from pathlib import Path
 
 from pydantic import ValidationError
+
+from mailbot.errors import ConfigError
+
+
+def read_toml(path: Path, what: str) -> dict:
+    """The file's table; ConfigError (one line, naming the file) when it cannot be read or parsed."""
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 _PLAIN = {
     "extra_forbidden": "unknown key",
