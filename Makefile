@@ -17,8 +17,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
+DEMO := var/demo
+
+# The whole service, once, over the demo Maildir (refilled from config/demo/inbox), replies as .eml files.
 run: $(VENV)/.installed
-	$(BIN)/mailbot triage --config config/demo/mailbot.toml config/demo/inbox
+	rm -rf $(DEMO) && mkdir -p $(DEMO)/mail/new $(DEMO)/mail/cur $(DEMO)/mail/tmp
+	for f in config/demo/inbox/*.eml; do cp "$$f" "$(DEMO)/mail/new/$$(basename "$$f" .eml)"; done
+	$(BIN)/mailbot run --once --config config/demo/mailbot.toml
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest

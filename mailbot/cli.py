@@ -91,6 +91,97 @@ def triage(config_path: Path, as_json: bool, jobs: int, paths: tuple[str, ...]) 
     sys.exit(1 if unreadable else 0)
 
 
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="One full pass: every waiting message, every pending reply; then exit.")
+@click.option("--dry-run", is_flag=True, help="Decide and report, but send, move and record nothing.")
+def run(config_path: Path, once: bool, dry_run: bool) -> None:
+    """Run the mailbox service (or one pass of it with --once)."""
+    from mailbot.service import logs
+    from mailbot.service.runner import Service
+    from mailbot.service.wiring import build
+    from mailbot.settings import load_settings
+
+    try:
+        settings = load_settings(config_path)
+        logs.setup(settings.service.log_format)
+        parts = build(settings)
+    except ConfigError as error:
+        _fail_config(error)
+    if dry_run and not once:
+        raise click.UsageError("--dry-run goes with --once")
+    service = Service(parts, dry_run=dry_run)
+    if not once:
+        service.forever()
+        return
+    result = service.once()
+    _print_pass(result, parts, dry_run)
+    if result.error:
+        click.echo(f"mailbot: {result.error}", err=True)
+        sys.exit(1)
+
+
+def _print_pass(result, parts, dry_run: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = result.report.rows
+    table = Table(title=f"{len(rows)} message(s){' (dry run)' if dry_run else ''}")
+    for column in ("message", "subject", "outcome", "folder", "reply", "note"):
+        table.add_column(column, overflow="fold")
+    outbox = parts.settings.outbox.path if parts.settings.smtp is None else None
+    for row in rows:
+        reply = row.reply or ""
+        if reply and outbox is not None and not dry_run:
+            reply = parts.sender.path_for(f"Message-ID: {reply}".encode()).name
+        table.add_row(row.uid, row.subject[:60], row.outcome, row.folder, reply, row.note)
+    console = Console(width=max(160, Console().width))
+    console.print(table)
+    if not dry_run:
+        sent = result.sent
+        console.print(f"database: {parts.settings.database.url}")
+        console.print(f"replies: {parts.replies_go_to}" + (f" ({sent.sent} sent in this pass)" if sent else ""))
+        if result.report.filed_late:
+            console.print(f"filed {result.report.filed_late} message(s) decided by an earlier pass")
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: Path) -> None:
+    """Check the file, then the database, the mailbox (log in, folders) and SMTP; a line per check."""
+    from mailbot.service.checks import run_checks
+    from mailbot.settings import load_settings
+
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as error:
+        _fail_config(error)
+    for name, passed, detail in run_checks(settings, str(config_path)):
+        click.echo(f"{'ok  ' if passed else 'FAIL'}  {name:<9} {detail}")
+        if not passed:
+            sys.exit(1)
+
+
+@main.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command()
+@config_option
+def upgrade(config_path: Path) -> None:
+    """Bring the database schema up to date (mailbot run does this at every start too)."""
+    from mailbot.settings import load_settings
+    from mailbot.store import Store
+
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as error:
+        _fail_config(error)
+    Store(settings.database.url).upgrade()
+    click.echo(f"database schema up to date: {settings.database.url.split('@')[-1]}")
+
+
 class _progress:
     """A progress bar on stderr, only when a person is watching a long run."""
 

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PositiveFloat,
+    PositiveInt,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mailbot.errors import ConfigError
 from mailbot.resources import shipped
@@ -46,6 +58,100 @@ class RepliesSettings(_Section):
     templates: Path | None = None
 
 
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class OAuthSettings(_Section):
+    """XOAUTH2: a token from Microsoft's client-credentials flow (msal), or printed by a command."""
+
+    tenant_id: StrictStr | None = None
+    client_id: StrictStr | None = None
+    client_secret_env: StrictStr | None = None  # the secret comes from the environment
+    authority: StrictStr = "https://login.microsoftonline.com"
+    scope: StrictStr | None = None  # default: the service's own (IMAP or SMTP) .default scope
+    token_command: tuple[StrictStr, ...] | None = None  # e.g. ["oauth2-token", "--for", "imap"]
+
+    @model_validator(mode="after")
+    def _one_way(self) -> OAuthSettings:
+        msal_keys = (self.tenant_id, self.client_id, self.client_secret_env)
+        if self.token_command is None and not all(msal_keys):
+            raise ValueError("needs tenant_id, client_id and client_secret_env, or token_command")
+        return self
+
+
+class _Server(_Section):
+    host: StrictStr
+    port: PositiveInt
+    security: Literal["ssl", "starttls", "none"]
+    username: StrictStr | None = None
+    password_env: StrictStr | None = None  # name of the environment variable holding the password
+    oauth: OAuthSettings | None = None
+    timeout_seconds: PositiveFloat = 60
+
+    @model_validator(mode="after")
+    def _plain_only_on_loopback(self):
+        if self.security == "none" and not is_loopback(self.host):
+            raise ValueError(f'security = "none" is refused for {self.host}: it is only allowed on loopback')
+        if self.password_env and self.oauth:
+            raise ValueError("give password_env or oauth, not both")
+        return self
+
+
+class _Folders(_Section):
+    folder: StrictStr = "INBOX"
+    processed_folder: StrictStr = "Mailbot/Processed"  # decided and answered
+    review_folder: StrictStr = "Mailbot/Review"  # held for the support team
+    ignored_folder: StrictStr = "Mailbot/Ignored"  # auto-replies, bounces, bulk, our own
+
+
+class ImapSettings(_Server, _Folders):
+    port: PositiveInt = 993
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: StrictStr
+    idle: StrictBool = True  # IDLE when the server supports it; polling stays as the fallback
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ImapSettings:
+        if not self.password_env and not self.oauth:
+            raise ValueError("needs password_env or oauth")
+        return self
+
+
+class MaildirSettings(_Folders):
+    path: Path
+
+
+class SmtpSettings(_Server):
+    port: PositiveInt = 587
+    security: Literal["ssl", "starttls", "none"] = "starttls"
+
+
+class OutboxSettings(_Section):
+    path: Path = Path("var/outbox")
+
+
+class DatabaseSettings(_Section):
+    url: StrictStr = "sqlite:///var/mailbot.db"
+
+
+class ServiceSettings(_Section):
+    poll_interval_seconds: PositiveFloat = 60
+    send_interval_seconds: PositiveFloat = 10
+    housekeeping_interval_seconds: PositiveFloat = 3600
+    batch_size: PositiveInt = 50
+    max_message_bytes: PositiveInt = 25_000_000  # bigger messages are held, unread (message_too_large)
+    replies_per_sender_per_hour: PositiveInt = 5  # beyond this, held (reply_rate_limited)
+    send_attempts: PositiveInt = 8  # a reply that fails this often is given up (and held)
+    retry_max_seconds: PositiveFloat = 900  # cap of the exponential backoff, sending and reconnecting
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: JSON lines unless stderr is a terminal
+
+
 class Settings(_Section):
     """Everything mailbot is configured with, paths already resolved."""
 
@@ -54,6 +160,18 @@ class Settings(_Section):
     directory: DirectorySettings
     policy: PolicySettings = PolicySettings()
     replies: RepliesSettings = RepliesSettings()
+    imap: ImapSettings | None = None
+    maildir: MaildirSettings | None = None
+    smtp: SmtpSettings | None = None
+    outbox: OutboxSettings = OutboxSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    service: ServiceSettings = ServiceSettings()
+
+    @model_validator(mode="after")
+    def _one_mailbox(self) -> Settings:
+        if self.imap is not None and self.maildir is not None:
+            raise ValueError("give [imap] or [maildir], not both")
+        return self
 
     @property
     def policy_file(self) -> Path:
@@ -64,7 +182,9 @@ class Settings(_Section):
         return self.replies.templates or shipped("templates")
 
 
+# Paths that must exist (read at start), and paths mailbot creates as it needs them.
 _PATH_KEYS = (("directory", "organisations"), ("directory", "people"), ("policy", "file"), ("replies", "templates"))
+_MADE_PATHS = (("maildir", "path"), ("outbox", "path"))
 
 
 def load_settings(path: Path | str) -> Settings:
@@ -72,12 +192,18 @@ def load_settings(path: Path | str) -> Settings:
     path = Path(path)
     data = read_toml(path, "config file")
     base = path.resolve().parent
-    for section, key in _PATH_KEYS:
+    for section, key in (*_PATH_KEYS, *_MADE_PATHS):
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str):
-            data[section][key] = base / value
+            data[section][key] = (base / value).resolve()
         elif value is not None:
             raise ConfigError(f"{path}: {section}.{key}: must be a string (a path)")
+    if "outbox" not in data:
+        data["outbox"] = {"path": (base / "var" / "outbox").resolve()}
+    database = data.get("database")
+    url = database.get("url", "sqlite:///var/mailbot.db") if isinstance(database, dict) else "sqlite:///var/mailbot.db"
+    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        data.setdefault("database", {})["url"] = f"sqlite:///{(base / url[len('sqlite:///'):]).resolve()}"  # relative to the file
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""Golden cases: independent, hand-written messages in tests/data/cases/ with the result the
+"""Golden cases: independent, hand-written messages in tests/data/cases*/ with the result the
 triage contract (../shared/spec/triage-contract.md) requires for each.
 
 Every `<slug>.eml` has a `<slug>.json` holding one object shaped like a line of the shared
@@ -26,8 +26,10 @@ import pytest
 
 from mailbot.report import as_contract
 
-CASES = Path(__file__).resolve().parent / "data" / "cases"
-EML_FILES = sorted(CASES.glob("*.eml"))
+DATA = Path(__file__).resolve().parent / "data"
+CASES = DATA / "cases"
+EML_FILES = sorted(DATA.glob("cases*/**/*.eml"))
+IDS = [p.relative_to(DATA).with_suffix("").as_posix() for p in EML_FILES]  # e.g. cases2/01-one-line-au-iphone
 
 OUTCOMES = {"approved", "rejected", "needs_info", "redirected", "informed", "partial", "review", "ignored"}
 REQUEST_OUTCOMES = OUTCOMES - {"partial", "ignored"}
@@ -130,7 +132,7 @@ def compare(expected: dict, got: dict) -> list[str]:
 
 
 def _report(path: Path, expected: dict, got: dict, problems: list[str]) -> str:
-    lines = [f"{path.name}: {len(problems)} mismatch(es)", f"  point of the case: {expected.get('note', '')}"]
+    lines = [f"{path.relative_to(DATA).as_posix()}: {len(problems)} mismatch(es)", f"  point of the case: {expected.get('note', '')}"]
     lines += [f"  - {p}" for p in problems]
     lines.append(f"  expected: {expected['outcome']} {expected.get('reasons', [])}")
     for r in expected.get("requests", []):
@@ -148,10 +150,11 @@ def load_expected(path: Path) -> dict:
 
 
 def test_cases_exist():
-    assert len(EML_FILES) >= 45, f"expected at least 45 golden cases in {CASES}, found {len(EML_FILES)}"
+    first = sorted(CASES.glob("*.eml"))
+    assert len(first) >= 45, f"expected at least 45 golden cases in {CASES}, found {len(first)}"
 
 
-@pytest.mark.parametrize("path", EML_FILES, ids=[p.stem for p in EML_FILES])
+@pytest.mark.parametrize("path", EML_FILES, ids=IDS)
 def test_expectation_is_well_formed(path: Path):
     """Each .eml has a .json using only the contract's outcomes, access ids and reason codes."""
     assert path.with_suffix(".json").exists(), f"{path.name} has no expectation file"
@@ -169,7 +172,7 @@ def test_expectation_is_well_formed(path: Path):
     assert b"\r" not in raw, "LF line endings only"
 
 
-@pytest.mark.parametrize("path", EML_FILES, ids=[p.stem for p in EML_FILES])
+@pytest.mark.parametrize("path", EML_FILES, ids=IDS)
 def test_golden(engine, path: Path):
     expected = load_expected(path)
     result = engine.run(path.read_bytes())

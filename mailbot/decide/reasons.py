@@ -17,6 +17,10 @@ REASONS = MappingProxyType(
         "out_of_scope": "The message raises a matter mailbot does not handle (invoices, bookings, timesheets, complaints, leavers).",
         "malformed_message": "The message could not be read well enough to decide, or its sender cannot be replied to.",
         "text_too_long": "The message is longer than mailbot reads for requests; more people may be asked for.",
+        # set by the service, not by triage
+        "message_too_large": "The message is larger than mailbot reads; it was not opened.",
+        "reply_rate_limited": "Too many automatic replies went to this sender in the last hour; this one waits for a person.",
+        "processing_failed": "mailbot failed while processing this message; the error is kept with it.",
         # each request
         "endorser_not_senior_enough": "The sender is not senior enough to endorse this access.",
         "missing_full_name": "The person's full name (first name and surname) is missing.",

@@ -1,0 +1,85 @@
+"""Sends what the outbox holds: each reply claimed, sent, then marked; failures retried with backoff."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mailbot.send import MailSender, SendError
+from mailbot.store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def process_name() -> str:
+    """Who claims a reply: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retrying: int = 0
+    given_up: int = 0
+    error: str | None = None  # why sending stopped early (the server could not be reached)
+
+
+class OutboxSender:
+    """Drains the outbox through one sender."""
+
+    def __init__(self, store: Store, sender: MailSender, envelope_from: str, attempts: int, retry_max_seconds: float):
+        self.store = store
+        self.sender = sender
+        self.envelope_from = envelope_from
+        self.attempts = attempts
+        self.retry_max_seconds = retry_max_seconds
+        self.me = process_name()
+
+    def backoff(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.retry_max_seconds, 15 * 2 ** max(0, attempts - 1)))
+
+    def release_stale(self) -> int:
+        released = self.store.release_stale_sending(self.me, pid_alive, timedelta(minutes=10))
+        if released:
+            log.warning("replies left half-sent by a stopped process will be sent again (a recipient may get one twice)",
+                        extra={"replies": released})
+        return released
+
+    def drain(self) -> SendReport:
+        report = SendReport()
+        try:
+            while True:
+                job = self.store.claim_reply(self.me)
+                if job is None:
+                    break
+                try:
+                    self.sender.send(self.envelope_from, job.envelope_to, job.content)
+                except SendError as exc:
+                    if exc.permanent or job.attempts >= self.attempts:
+                        self.store.reply_failed(job.id, str(exc), None)
+                        report.given_up += 1
+                        log.error("a reply could not be sent and is given up", extra={"reply": job.id, "error": str(exc)})
+                        continue
+                    self.store.reply_failed(job.id, str(exc), utcnow() + self.backoff(job.attempts))
+                    report.retrying += 1
+                    report.error = str(exc)
+                    log.warning("sending failed; will try again", extra={"reply": job.id, "error": str(exc), "attempts": job.attempts})
+                    break  # the server is likely down: the rest wait for the next round
+                self.store.reply_sent(job.id)
+                report.sent += 1
+        finally:
+            self.sender.close()
+        return report

@@ -1,0 +1,198 @@
+"""The service: a pass now (--once) or on a schedule with IDLE, sending the outbox, stopping cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from mailbot.send import SendError
+from mailbot.service.inbox import InboxPass, PassReport
+from mailbot.service.outbox import OutboxSender, SendReport
+from mailbot.service.wiring import Parts
+from mailbot.source import MailSource, SourceError
+
+log = logging.getLogger(__name__)
+PROGRESS_FROM = 30
+
+
+@dataclass
+class OnceResult:
+    report: PassReport = field(default_factory=PassReport)
+    sent: SendReport | None = None
+    error: str | None = None  # the one-line reason the mailbox or the SMTP server could not be reached
+
+
+def _progress(total: int):
+    """A progress bar on stderr for a large backlog, when a person is watching."""
+    if total <= PROGRESS_FROM or not sys.stderr.isatty():
+        return lambda: None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    bar.start()
+    task = bar.add_task("messages", total=total)
+
+    def advance() -> None:
+        bar.advance(task)
+        if bar.tasks[0].completed >= total:
+            bar.stop()
+
+    return advance
+
+
+class Service:
+    def __init__(self, parts: Parts, dry_run: bool = False):
+        self.parts = parts
+        self.dry_run = dry_run
+        service = parts.settings.service
+        self.inbox = InboxPass(parts.triage, None if dry_run else parts.store, service.batch_size, service.max_message_bytes,
+                               service.replies_per_sender_per_hour, dry_run)
+        self.outbox = OutboxSender(parts.store, parts.sender, parts.settings.mailbox.address, service.send_attempts,
+                                   service.retry_max_seconds)
+        self.stopping = threading.Event()
+        self.inbox.should_stop = self.stopping.is_set
+        self._session: MailSource | None = None
+        self._lock = threading.Lock()
+        self._failures = 0
+        self.scheduler = None
+
+    # -- one pass ------------------------------------------------------------------------------------
+
+    def once(self) -> OnceResult:
+        result = OnceResult()
+        if not self.dry_run:
+            self.parts.store.upgrade()
+        try:
+            box = self.parts.open_source(self.dry_run)
+        except SourceError as exc:
+            result.error = str(exc)
+            return result
+        try:
+            result.report = self.inbox.run(box, _progress)
+        except SourceError as exc:
+            result.error = str(exc)
+        finally:
+            box.close()
+        if not self.dry_run:
+            self.outbox.release_stale()
+            result.sent = self.outbox.drain()
+            if result.sent.error and not result.error:
+                result.error = f"replies wait in the outbox: {result.sent.error}"
+        return result
+
+    # -- the long-running service --------------------------------------------------------------------
+
+    def forever(self) -> None:
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        settings = self.parts.settings.service
+        self.parts.store.upgrade()
+        self.outbox.release_stale()
+        now = datetime.now(timezone.utc)
+        self.scheduler = BlockingScheduler(timezone=timezone.utc)
+        self.scheduler.add_job(self.poll, "interval", seconds=settings.poll_interval_seconds, id="poll", next_run_time=now,
+                               max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.send, "interval", seconds=settings.send_interval_seconds, id="send", next_run_time=now,
+                               max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.housekeeping, "interval", seconds=settings.housekeeping_interval_seconds,
+                               id="housekeeping", max_instances=1, coalesce=True)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        watcher = self._start_watcher()
+        log.info("mailbot started", extra={"mailbox": self._mailbox_name(), "replies_to": self.parts.replies_go_to})
+        try:
+            self.scheduler.start()
+        finally:
+            self.stopping.set()
+            if watcher is not None:
+                watcher.join(timeout=5)
+            self._drop_session()
+            log.info("mailbot stopped")
+
+    def _mailbox_name(self) -> str:
+        settings = self.parts.settings
+        return f"imap://{settings.imap.host}/{settings.imap.folder}" if settings.imap else f"maildir:{settings.maildir.path}"
+
+    def _on_signal(self, signum, _frame) -> None:
+        log.info("stopping: finishing the message in hand", extra={"signal": signal.Signals(signum).name})
+        self.stopping.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _drop_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def poll(self) -> None:
+        """Read the inbox now (on schedule, or when IDLE says something arrived)."""
+        if self.stopping.is_set() or not self._lock.acquire(blocking=False):
+            return  # stopping, or a pass is under way already
+        try:
+            if self._session is None:
+                self._session = self.parts.open_source(False)
+            report = self.inbox.run(self._session, _progress)
+            self._failures = 0
+            if report.rows:
+                log.info("pass done", extra={"messages": len(report.rows), "replies": report.replies})
+            if report.replies:
+                self._kick("send")
+        except SourceError as exc:
+            self._drop_session()
+            self._failures += 1
+            delay = min(self.parts.settings.service.retry_max_seconds, 2 ** min(self._failures, 16))
+            log.error("the mailbox could not be read; trying again", extra={"error": str(exc), "retry_in_seconds": delay})
+            self._kick("poll", delay)
+        finally:
+            self._lock.release()
+
+    def send(self) -> None:
+        report = self.outbox.drain()
+        if report.sent or report.retrying or report.given_up:
+            log.info("outbox", extra={"sent": report.sent, "retrying": report.retrying, "given_up": report.given_up})
+
+    def housekeeping(self) -> None:
+        self.outbox.release_stale()
+
+    def _kick(self, job: str, delay: float = 0) -> None:
+        if self.scheduler is not None and self.scheduler.running and not self.stopping.is_set():
+            try:
+                self.scheduler.modify_job(job, next_run_time=datetime.now(timezone.utc) + timedelta(seconds=delay))
+            except Exception:  # the scheduler is shutting down
+                pass
+
+    def _start_watcher(self) -> threading.Thread | None:
+        imap = self.parts.settings.imap
+        if imap is None or not imap.idle:
+            return None
+        thread = threading.Thread(target=self._watch, name="imap-idle", daemon=True)
+        thread.start()
+        return thread
+
+    def _watch(self) -> None:
+        """Wait in IDLE on a second connection; a change triggers a pass at once."""
+        from mailbot.source.imap import ImapWatcher
+
+        watcher = ImapWatcher(self.parts.settings.imap, self.parts.imap_tokens)
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                if not watcher.supported():
+                    log.info("the IMAP server has no IDLE; polling only")
+                    return
+                if watcher.wait(timeout=min(self.parts.settings.service.poll_interval_seconds, 600)):
+                    self._kick("poll")
+                failures = 0
+            except SourceError as exc:
+                watcher.close()
+                failures += 1
+                delay = min(self.parts.settings.service.retry_max_seconds, 2 ** min(failures, 16))
+                log.warning("IDLE connection lost; reconnecting", extra={"error": str(exc), "retry_in_seconds": delay})
+                self.stopping.wait(delay)
+        watcher.close()

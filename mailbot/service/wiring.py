@@ -1,0 +1,53 @@
+"""Builds the service's parts from the settings, in one place: store, triage, mailbox, sender."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from mailbot.errors import ConfigError
+from mailbot.send import MailSender
+from mailbot.send.files import FileSender
+from mailbot.send.smtp import SmtpSender
+from mailbot.settings import Settings
+from mailbot.source import MailSource
+from mailbot.source.maildir import MaildirSource
+from mailbot.source.oauth import TokenSource
+from mailbot.store import Store
+from mailbot.triage import Triage
+
+IMAP_SCOPE = "https://outlook.office365.com/.default"
+SMTP_SCOPE = "https://outlook.office365.com/.default"
+
+
+@dataclass
+class Parts:
+    settings: Settings
+    triage: Triage
+    store: Store
+    open_source: Callable[[bool], MailSource]  # readonly -> an open session
+    sender: MailSender
+    imap_tokens: TokenSource | None
+    smtp_tokens: TokenSource | None
+
+    @property
+    def replies_go_to(self) -> str:
+        smtp = self.settings.smtp
+        return f"smtp://{smtp.host}:{smtp.port}" if smtp else str(self.settings.outbox.path)
+
+
+def build(settings: Settings) -> Parts:
+    if settings.imap is None and settings.maildir is None:
+        raise ConfigError("the service needs a mailbox: an [imap] or a [maildir] section")
+    imap_tokens = TokenSource(settings.imap.oauth, IMAP_SCOPE) if settings.imap and settings.imap.oauth else None
+    smtp_tokens = TokenSource(settings.smtp.oauth, SMTP_SCOPE) if settings.smtp and settings.smtp.oauth else None
+
+    def open_source(readonly: bool = False) -> MailSource:
+        if settings.imap is not None:
+            from mailbot.source.imap import ImapSource
+
+            return ImapSource(settings.imap, imap_tokens, readonly=readonly)
+        return MaildirSource(settings.maildir)
+
+    sender: MailSender = SmtpSender(settings.smtp, smtp_tokens) if settings.smtp else FileSender(settings.outbox.path)
+    return Parts(settings, Triage.from_settings(settings), Store(settings.database.url), open_source, sender, imap_tokens, smtp_tokens)

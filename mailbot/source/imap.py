@@ -1,0 +1,203 @@
+"""The IMAP mail source (imapclient): read without marking seen, file away by MOVE, wait with IDLE."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+from typing import Iterator
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from mailbot.settings import ImapSettings
+from mailbot.source import Fetched, MailboxState, SourceError
+from mailbot.source.oauth import TokenError, TokenSource
+
+log = logging.getLogger(__name__)
+
+_FAILURES = (IMAPClientError, OSError, ssl.SSLError, socket.timeout, TokenError, EOFError)
+_FETCH_CHUNK = 50
+
+
+def connect(settings: ImapSettings, tokens: TokenSource | None) -> IMAPClient:
+    """A logged-in client. Raises SourceError with a one-line reason."""
+    context = ssl.create_default_context()
+    try:
+        client = IMAPClient(
+            settings.host, port=settings.port, ssl=settings.security == "ssl", ssl_context=context, timeout=settings.timeout_seconds
+        )
+        if settings.security == "starttls":
+            client.starttls(context)
+        if settings.oauth is not None:
+            client.oauth2_login(settings.username, tokens.token())
+        else:
+            password = os.environ.get(settings.password_env or "")
+            if not password:
+                raise SourceError(f"environment variable {settings.password_env} (the IMAP password) is not set")
+            client.login(settings.username, password)
+        return client
+    except SourceError:
+        raise
+    except _FAILURES as exc:
+        raise SourceError(f"IMAP {settings.host}:{settings.port}: {type(exc).__name__}: {exc}") from None
+
+
+class ImapSource:
+    """One IMAP session on the configured inbox."""
+
+    def __init__(self, settings: ImapSettings, tokens: TokenSource | None = None, readonly: bool = False):
+        self.settings = settings
+        self.readonly = readonly
+        self.client = connect(settings, tokens)
+        try:
+            self.capabilities = {c.upper() for c in self.client.capabilities()}
+            self.folders = {name: self._server_name(getattr(settings, f"{name}_folder")) for name in ("processed", "review", "ignored")}
+            self.created = [] if readonly else self.ensure_folders()
+            self._selected = self.client.select_folder(settings.folder, readonly=readonly)
+        except _FAILURES as exc:
+            self.close()
+            raise SourceError(f"IMAP: {type(exc).__name__}: {exc}") from None
+        self.name = f"imap://{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
+
+    def _server_name(self, path: str) -> str:
+        """A folder path written with '/' in the config, in the server's own hierarchy."""
+        prefix, delimiter = "", "/"
+        try:
+            personal = self.client.namespace().personal
+            if personal:
+                prefix, delimiter = personal[0][0] or "", personal[0][1] or "/"
+        except IMAPClientError:
+            folders = self.client.list_folders(pattern="INBOX")
+            if folders and folders[0][1]:
+                delimiter = folders[0][1].decode() if isinstance(folders[0][1], bytes) else folders[0][1]
+        if isinstance(delimiter, bytes):
+            delimiter = delimiter.decode()
+        parts = [p for p in path.split("/") if p]
+        name = delimiter.join(parts)
+        return name if not prefix or name.upper().startswith(prefix.upper()) else prefix + name
+
+    def ensure_folders(self) -> list[str]:
+        """Create the filing folders that are missing; returns the ones created."""
+        created = []
+        for name in self.folders.values():
+            if not self.client.folder_exists(name):
+                self.client.create_folder(name)
+                created.append(name)
+        return created
+
+    def state(self) -> MailboxState:
+        with _Guard("select"):
+            selected = self.client.select_folder(self.settings.folder, readonly=self.readonly)
+            self._selected = selected
+        return MailboxState(self.name, str(selected[b"UIDVALIDITY"]), int(selected.get(b"UIDNEXT", 0)))
+
+    def waiting(self, after: int | None) -> list[str]:
+        with _Guard("search"):
+            if after:
+                # "UID n:*" always matches the newest message even when its UID is below n.
+                uids = [u for u in self.client.search(["UNDELETED", "UID", f"{after + 1}:*"]) if u > after]
+            else:
+                uids = self.client.search(["UNDELETED"])
+        return [str(u) for u in sorted(uids)]
+
+    def fetch(self, uids: list[str], max_bytes: int) -> Iterator[Fetched]:
+        numbers = [int(u) for u in uids]
+        for start in range(0, len(numbers), _FETCH_CHUNK):
+            chunk = numbers[start : start + _FETCH_CHUNK]
+            with _Guard("fetch"):
+                sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items()}
+                small = [u for u in chunk if u in sizes and sizes[u] <= max_bytes]
+                large = [u for u in chunk if u in sizes and sizes[u] > max_bytes]
+                bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+                heads = self.client.fetch(large, ["BODY.PEEK[HEADER]"]) if large else {}
+            for uid in chunk:
+                if uid in bodies:
+                    yield Fetched(str(uid), uid, bodies[uid].get(b"BODY[]") or b"", sizes[uid])
+                elif uid in heads:
+                    yield Fetched(str(uid), uid, None, sizes[uid], heads[uid].get(b"BODY[HEADER]") or b"")
+
+    def file(self, uid: str, folder: str) -> bool:
+        target = self.folders[folder]
+        number = int(uid)
+        with _Guard("file"):
+            if number not in self.client.search(["UID", str(number)]):
+                return False  # filed already (a pass that stopped between moving and recording it)
+            if "MOVE" in self.capabilities:
+                self.client.move([number], target)
+            else:
+                self.client.copy([number], target)
+                self.client.add_flags([number], [b"\\Deleted"], silent=True)
+                if "UIDPLUS" in self.capabilities:
+                    self.client.uid_expunge([number])
+                else:
+                    self.client.expunge()
+        return True
+
+    def find(self, message_id: str) -> str | None:
+        with _Guard("search"):
+            found = self.client.search(["UNDELETED", "HEADER", "Message-ID", message_id])
+        return str(found[0]) if found else None
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:  # the connection may be gone already
+            try:
+                self.client.shutdown()
+            except Exception:
+                pass
+
+
+class _Guard:
+    """Turns the client's many failures into SourceError, naming the operation."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, _traceback):
+        if value is not None and isinstance(value, _FAILURES):
+            raise SourceError(f"IMAP {self.what}: {type(value).__name__}: {value}") from None
+        return False
+
+
+class ImapWatcher:
+    """A second connection that waits in IDLE and says when the inbox may have changed."""
+
+    def __init__(self, settings: ImapSettings, tokens: TokenSource | None = None):
+        self.settings = settings
+        self.tokens = tokens
+        self.client: IMAPClient | None = None
+
+    def supported(self) -> bool:
+        self._ensure()
+        return "IDLE" in {c.upper() for c in self.client.capabilities()}
+
+    def _ensure(self) -> None:
+        if self.client is None:
+            self.client = connect(self.settings, self.tokens)
+            with _Guard("select"):
+                self.client.select_folder(self.settings.folder, readonly=True)
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when the server announced new or removed messages."""
+        self._ensure()
+        with _Guard("idle"):
+            self.client.idle()
+            try:
+                responses = self.client.idle_check(timeout=timeout)
+            finally:
+                self.client.idle_done()
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT", b"EXPUNGE") for r in responses)
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except Exception:
+                pass
+            self.client = None

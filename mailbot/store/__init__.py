@@ -1,0 +1,245 @@
+"""The store: what mailbot has seen, decided, sent and filed, in SQLite (WAL) or PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.store.models import AuditEntry, Checkpoint, Message, Reply, Request, ReviewItem
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives datetimes back without their zone; they were written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def message_key(message_id: str | None, raw: bytes | None) -> str:
+    """What makes a message the same message: its Message-ID, or else a hash of its bytes."""
+    if message_id and len(message_id) <= 500:
+        return message_id
+    digest = hashlib.sha256((message_id or "").encode() if message_id else raw or b"").hexdigest()
+    return f"sha256:{digest}"
+
+
+@dataclass(frozen=True)
+class Unfiled:
+    """A decided message still waiting to be moved to its folder."""
+
+    id: int
+    uid: str | None
+    uidvalidity: str | None
+    message_id: str | None
+    folder: str
+
+
+@dataclass(frozen=True)
+class OutgoingReply:
+    """A reply claimed for sending."""
+
+    id: int
+    envelope_to: tuple[str, ...]
+    content: bytes
+    attempts: int
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Every read and write the service makes, each one transaction."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (run at every start, and by `mailbot db upgrade`)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions.begin() as session:
+            yield session
+
+    # -- reading the mailbox ---------------------------------------------------------------------
+
+    def checkpoint(self, mailbox: str) -> tuple[str, int] | None:
+        with self.session() as session:
+            row = session.get(Checkpoint, mailbox)
+            return (row.uidvalidity, row.last_uid) if row else None
+
+    def find(self, key: str) -> Message | None:
+        with self.session() as session:
+            return session.scalar(select(Message).where(Message.key == key))
+
+    def replies_since(self, recipient: str, since: datetime) -> int:
+        """Automatic replies written to this address since then (sent or waiting), for the rate limit."""
+        with self.session() as session:
+            return session.scalar(
+                select(func.count(Reply.id)).where(
+                    Reply.recipient == recipient.lower(), Reply.created_at >= since, Reply.status != "held"
+                )
+            )
+
+    def record(self, message: Message, reply: Reply | None, review_reasons: list[str] | None, checkpoint: tuple[str, str, int] | None) -> int | None:
+        """Write a decided message, its requests, its reply and its review item, and move the checkpoint,
+        in one transaction. Returns the message's id, or None when the message was recorded already
+        (another pass, or another process, got there first)."""
+        now = message.seen_at
+        try:
+            with self.session() as session:
+                session.add(message)
+                session.flush()
+                if reply is not None:
+                    reply.message_id = message.id
+                    session.add(reply)
+                if review_reasons is not None:
+                    session.add(ReviewItem(message_id=message.id, reasons=review_reasons, status="open", created_at=now))
+                session.add(AuditEntry(at=now, actor="mailbot", action="decided", message_id=message.id,
+                                       detail={"outcome": message.outcome, "reasons": message.reasons, "folder": message.folder}))
+                if checkpoint is not None:
+                    self._advance(session, *checkpoint, now)
+                return message.id
+        except IntegrityError:
+            if checkpoint is not None:
+                self.advance(*checkpoint)
+            return None
+
+    def advance(self, mailbox: str, uidvalidity: str, uid: int) -> None:
+        with self.session() as session:
+            self._advance(session, mailbox, uidvalidity, uid, utcnow())
+
+    @staticmethod
+    def _advance(session: Session, mailbox: str, uidvalidity: str, uid: int, now: datetime) -> None:
+        row = session.get(Checkpoint, mailbox, with_for_update=True)
+        if row is None:
+            session.add(Checkpoint(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=uid, updated_at=now))
+        elif row.uidvalidity != uidvalidity:
+            row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, uid, now
+        elif uid > row.last_uid:
+            row.last_uid, row.updated_at = uid, now
+
+    def unfiled(self, mailbox: str) -> list[Unfiled]:
+        with self.session() as session:
+            rows = session.scalars(select(Message).where(Message.mailbox == mailbox, Message.state == "decided").order_by(Message.id))
+            return [Unfiled(m.id, m.uid, m.uidvalidity, m.message_id, m.folder) for m in rows]
+
+    def filed(self, message_id: int) -> None:
+        with self.session() as session:
+            session.execute(update(Message).where(Message.id == message_id).values(state="filed", filed_at=utcnow()))
+
+    def audit(self, action: str, message_id: int | None = None, actor: str = "mailbot", **detail) -> None:
+        with self.session() as session:
+            session.add(AuditEntry(at=utcnow(), actor=actor, action=action, message_id=message_id, detail=detail))
+
+    # -- the outbox --------------------------------------------------------------------------------
+
+    def release_stale_sending(self, me: str, alive, older_than: timedelta) -> int:
+        """Replies left 'sending' by a process that died go back to pending (they may go out twice).
+
+        A claim by a process on this host is stale when that process is gone (`alive(pid)` says);
+        a claim from elsewhere, when it is older than `older_than`.
+        """
+        host = me.rsplit(":", 1)[0]
+        cutoff = utcnow() - older_than
+        released = 0
+        with self.session() as session:
+            for reply in session.scalars(select(Reply).where(Reply.status == "sending")):
+                claimer_host, _, pid = (reply.claimed_by or ":").rpartition(":")
+                mine = claimer_host == host and pid.isdigit()
+                if (mine and not alive(int(pid))) or (not mine and _aware(reply.next_attempt_at) <= cutoff):
+                    reply.status = "pending"
+                    released += 1
+                    session.add(AuditEntry(at=utcnow(), actor="mailbot", action="reply_released", message_id=reply.message_id,
+                                           detail={"claimed_by": reply.claimed_by, "note": "the sending process stopped; it may go out twice"}))
+        return released
+
+    def claim_reply(self, me: str, now: datetime | None = None) -> OutgoingReply | None:
+        """Take the next due reply for sending. A conditional update makes the claim: of two
+        processes, only one gets any given reply."""
+        now = now or utcnow()
+        with self.session() as session:
+            candidates = session.scalars(
+                select(Reply.id).where(Reply.status == "pending", Reply.next_attempt_at <= now).order_by(Reply.id).limit(5)
+            ).all()
+            for reply_id in candidates:
+                claimed = session.execute(
+                    update(Reply)
+                    .where(Reply.id == reply_id, Reply.status == "pending")
+                    .values(status="sending", claimed_by=me, attempts=Reply.attempts + 1, next_attempt_at=now)
+                )
+                if claimed.rowcount == 1:
+                    reply = session.get(Reply, reply_id)
+                    return OutgoingReply(reply.id, tuple(reply.envelope_to), reply.content, reply.attempts)
+        return None
+
+    def reply_sent(self, reply_id: int) -> None:
+        now = utcnow()
+        with self.session() as session:
+            reply = session.get(Reply, reply_id)
+            reply.status, reply.sent_at, reply.last_error = "sent", now, None
+            session.add(AuditEntry(at=now, actor="mailbot", action="reply_sent", message_id=reply.message_id,
+                                   detail={"reply": reply.rfc_message_id, "to": reply.envelope_to}))
+
+    def reply_failed(self, reply_id: int, error: str, retry_at: datetime | None) -> None:
+        """A send failed: try again at retry_at, or give up (the reply is held for a person)."""
+        now = utcnow()
+        with self.session() as session:
+            reply = session.get(Reply, reply_id)
+            reply.last_error = error[:2000]
+            if retry_at is None:
+                reply.status = "failed"
+                session.add(AuditEntry(at=now, actor="mailbot", action="reply_failed", message_id=reply.message_id,
+                                       detail={"error": reply.last_error, "attempts": reply.attempts}))
+            else:
+                reply.status, reply.next_attempt_at = "pending", retry_at
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self.session() as session:
+            return dict(session.execute(select(Reply.status, func.count(Reply.id)).group_by(Reply.status)).all())
+
+
+__all__ = ["AuditEntry", "Message", "OutgoingReply", "Reply", "Request", "ReviewItem", "Store", "Unfiled", "message_key", "utcnow"]

@@ -1,0 +1,124 @@
+"""The database tables: messages seen and decided, their requests, the outbox, review items, the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Checkpoint(Base):
+    """How far mailbot has read a mailbox: its UIDVALIDITY and the last UID decided."""
+
+    __tablename__ = "checkpoints"
+
+    mailbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[str] = mapped_column(String(64))
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Message(Base):
+    """A message mailbot has decided, and where it is filed."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)  # its Message-ID, or a hash of its bytes
+    mailbox: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[str | None] = mapped_column(String(64))
+    uid: Mapped[str | None] = mapped_column(String(255))  # the source's handle: an IMAP UID, a Maildir key
+    message_id: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str | None] = mapped_column(String(320), index=True)
+    subject: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    outcome: Mapped[str] = mapped_column(String(32), index=True)
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    endorser: Mapped[dict | None] = mapped_column(JSON)
+    folder: Mapped[str] = mapped_column(String(32))  # processed, review or ignored
+    state: Mapped[str] = mapped_column(String(16), index=True)  # decided, then filed
+    filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # kept for reviewers until retention purges it
+    error: Mapped[str | None] = mapped_column(Text)
+
+    requests: Mapped[list[Request]] = relationship(back_populates="message", order_by="Request.position", cascade="all, delete-orphan")
+    reply: Mapped[Reply | None] = relationship(back_populates="message", cascade="all, delete-orphan")
+    review: Mapped[ReviewItem | None] = relationship(back_populates="message", cascade="all, delete-orphan")
+
+
+class Request(Base):
+    """One (person, access) pair a message asks for, and its outcome."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(320))
+    access: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+
+    message: Mapped[Message] = relationship(back_populates="requests")
+
+
+class Reply(Base):
+    """The outbox: a reply written with its decision, sent later, never twice."""
+
+    __tablename__ = "replies"
+    __table_args__ = (Index("ix_replies_due", "status", "next_attempt_at"), Index("ix_replies_recipient", "recipient", "created_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    recipient: Mapped[str] = mapped_column(String(320))  # the sender answered, lower case (rate limits count by it)
+    envelope_to: Mapped[list] = mapped_column(JSON)  # every address the reply goes to
+    subject: Mapped[str] = mapped_column(Text)
+    rfc_message_id: Mapped[str] = mapped_column(String(255))
+    template: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)  # the whole message, as sent
+    status: Mapped[str] = mapped_column(String(16))  # pending, sending, sent, failed, held
+    claimed_by: Mapped[str | None] = mapped_column(String(255))  # "host:pid" of the process sending it
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    message: Mapped[Message] = relationship(back_populates="reply")
+
+
+class ReviewItem(Base):
+    """A message held for the support team, and what they decided."""
+
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open, closed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(255))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    message: Mapped[Message] = relationship(back_populates="review")
+
+
+class AuditEntry(Base):
+    """Who or what changed what, and when."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(255))  # "mailbot" or a reviewer's name
+    action: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
