@@ -26,7 +26,7 @@ _ASKING = re.compile(
     re.I,
 )
 _SELF = re.compile(
-    r"\b(?:set\s+me\s+up|give\s+me|for\s+me|for\s+myself|myself|my\s+own|my\s+behalf|get\s+me|add\s+me"
+    r"\b(?:set\s+me\s+up|(?:give|grant|get|add|enable|register|set\s+up)\s+me\b|for\s+me|for\s+myself|myself|my\s+own|my\s+behalf"
     r"|(?:can|could|may)\s+i\s+(?:please\s+)?(?:get|have)|my\s+(?:login|log-in|access|account|user\s*name)"
     r"|i(?:'d|\s+would)?\s+(?:need|like|require|want)\s+(?:to\s+(?:have|get|request)\s+)?(?:an?\s+|some\s+)?"
     r"(?:access|log-?in|account|nhsp|agency|rate|ara|au|247|connect)"
@@ -44,6 +44,12 @@ _REMOVAL = re.compile(
     r"|\b(?:has|have|had)\s+left\b|\bleft\s+(?:us|the\s+(?:company|business|agency|organisation))\b|\bleavers?\b",
     re.I,
 )
+_DONE = re.compile(
+    r"\bthank(?:s|\s+you)\b[^.?!]{0,60}\bfor\b|\b(?:has|have|had|was|were|got|been|is|are)\s+(?:now\s+|all\s+|both\s+)?"
+    r"(?:been\s+)?(?:set\s+up|created|enabled|sorted|activated|working)\b|\bup\s+and\s+running\b",
+    re.I,
+)
+_DIRECT_ASK = re.compile(r"\?|\b(?:please|pls|could\s+you|can\s+you|would\s+you|i'?d\s+like|we'?d\s+like|also\s+need)\b", re.I)
 _THIRD_PERSON = re.compile(r"\b(?:him|her|them|they|he|she|his|their|hers)\b", re.I)
 
 
@@ -94,10 +100,13 @@ class Extractor:
 
         password_units = each(asks_password_help, mentions_password(whole))
         removals = each(lambda t: bool(_REMOVAL.search(t)), bool(_REMOVAL.search(whole)))
+        # "Thanks for getting Ravi set up - both are up and running": a report of what is done, not a request.
+        done = each(lambda t: bool(_DONE.search(t) and not _DIRECT_ASK.search(t)), bool(_DONE.search(whole)))
+        not_asking = [r or d for r, d in zip(removals, done)]
         found = each(lambda t: [a for _, a in self.access.mentions(t)], bool(self.access.any_access.search(whole)))
-        mentions = [[] if password_units[i] or removals[i] else found[i] for i in range(len(units))]
+        mentions = [[] if password_units[i] or not_asking[i] else found[i] for i in range(len(units))]
         intent = each(lambda t: bool(_ACCESS_INTENT.search(t)), bool(_ACCESS_INTENT.search(whole)))
-        asks_access = [bool(mentions[i] or (intent[i] and not removals[i])) for i in range(len(units))]
+        asks_access = [bool(mentions[i] or (intent[i] and not not_asking[i])) for i in range(len(units))]
         topics: list[str] = []
         if self.topics.any_topic.search(whole):
             for unit in units:

@@ -13,7 +13,7 @@ PARTICLES = frozenset("de da di del della van von der den du la le bin binti ibn
 # job words, days and months. A name is a run of capitalised words with none of these in it.
 STOPWORDS = frozenset(
     """
-    a about above access accounts account across actually add added adding admin administrator administrators
+    a about above access accounts account across actually add added adding admin administrator administrators ara
     after afternoon again agencies agency agreed agreements ahead all also although am an and another any anyone
     anything apologies april are as asap at au aug august authorise authorised authorisation
     basis be because been before being below best both branch brilliant but by

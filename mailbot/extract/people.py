@@ -30,6 +30,13 @@ _BEFORE_TARGET = re.compile(
     r"(?:(?!(?:in|at|from|of|on|to|with|by|near)\b)[a-z][\w-]*,?\s+){0,4}?[,:\-–]?\s*$"
 )
 _ITEM_NAME_END = re.compile(r"^\s*(?:$|[-–—:|,(<\t]|\S+@)")
+# A single capitalised word followed by a lower-case word that is not a verb, preposition or the like
+# qualifies that word ("Newport clinicians") rather than naming a person ("Becky as", "Ellie needs").
+_ATTRIBUTIVE = re.compile(
+    r"^\s+(?!(?:as|is|are|was|were|has|have|had|will|would|can|could|should|may|might|must|needs?|requires?|joins?|joined"
+    r"|start(?:s|ed|ing)?|to|and|or|with|on|for|from|at|in|up|please|who|whose|which|that|also|too|today|now|asap"
+    r"|urgently|again|straight|soon|please|here|there|by|via|into|onto|who's|whom|if|so|but|be|been|being|access)\b)[a-z]"
+)
 _THANKS_FOR = re.compile(r"\bthank(?:s|\s+you)\b[^.!?]{0,40}\bfor\s+(?:[\w'’-]+\s+){0,3}$", re.I)  # something already done
 _PLACE_AFTER = re.compile(
     r"^\s+(?:office|offices|branch|branches|team|teams|site|clinic|hospital|ward|area|region|location|depot|hub|based)\b",
@@ -83,6 +90,8 @@ def is_target(unit: Unit, start: int, end: int, asks_access: bool = True) -> boo
     before, after = unit.text[max(0, start - 80) : start], unit.text[end:]
     if _PLACE_AFTER.match(after) or _THANKS_FOR.search(before):
         return False
+    if " " not in unit.text[start:end].strip() and _ATTRIBUTIVE.match(after):
+        return False  # "the Borders shifts", "our Newport clinicians": a place or a team, not a person
     if unit.kind == "subject":
         return bool(_SUBJECT_TARGET.search(before)) or not before.strip()
     if unit.kind in ("item", "record") and not re.search(r"\w", unit.text[:start]) and _ITEM_NAME_END.match(after):
@@ -175,7 +184,12 @@ class PeopleFinder:
         if fields.get("name"):
             return clean_name(fields["name"])
         if unit.cells and unit.labels:
-            for label, cell in zip(unit.labels, unit.cells):
+            by_label = dict(zip(unit.labels, unit.cells))
+            first = next((c for l, c in by_label.items() if re.search(r"first|fore|given", l) and c), None)
+            last = next((c for l, c in by_label.items() if re.search(r"sur|last|family", l) and c), None)
+            if first and last:
+                return clean_name(f"{first} {last}")  # "First name,Surname,Email"
+            for label, cell in by_label.items():
                 if "name" in label and "user" not in label and cell and "@" not in cell:
                     return clean_name(cell)
         in_unit = [(s, e, n) for s, e, n in self.names_in(index)]
@@ -213,6 +227,8 @@ class PeopleFinder:
         for index, unit in enumerate(self.units):
             if unit.kind == "subject" and not include_subject or unit.kind == "sentence" and not self.asks_access[index]:
                 continue  # a sentence that asks for no access names nobody it is asked for
+            if unit.kind in ("item", "record") and "@" in unit.text:
+                continue  # a row with an address: its person came with the address
             for start, end, name in self.names_in(index):
                 if not is_target(unit, start, end, self.asks_access[index]) or self._is_author_name(index, name):
                     continue

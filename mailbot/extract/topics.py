@@ -24,7 +24,8 @@ _NOT_HELP = re.compile(r"\bwill\s+(?:then\s+)?(?:receive|create|set|get|be\s+abl
 _FIRST_PERSON = re.compile(r"\b(?:i|i'?m|i'?ve|i'?d|me|my|myself|mine)\b", re.I)
 _CAPABILITY = re.compile(
     r"\b(?:able\s+to|look(?:s|ing|ed)?\s+after|handl(?:e|es|ing)|manag(?:e|es|ing)|responsible\s+for|in\s+charge\s+of"
-    r"|deal(?:s|ing)?\s+with|tak(?:e|es|en|ing)\s+over|took\s+over|oversee(?:s|ing)?|view|upload|see\s+(?:the|our|their|her|his)"
+    r"|deal(?:s|ing)?\s+with|tak(?:e|es|en|ing)\s+over|took\s+over|oversee(?:s|ing)?|view(?:s|ing)?|upload(?:s|ing|ed)?"
+    r"|see\s+(?:the|our|their|her|his)"
     r"|so\s+(?:s?he|they)\s+can|for\s+(?:her|his|their)\s+role)\b",
     re.I,
 )

@@ -51,11 +51,19 @@ def _sentences(text: str) -> list[str]:
     return [p.strip() for p in pieces if p.strip()]
 
 
+_CSV_HEADER = re.compile(r"^\s*[\w ]*(?:name|e-?mail)[\w ]*(?:,[\w \-]*){1,8}$|^(?:[\w \-]*,){1,8}[\w ]*(?:name|e-?mail)[\w ]*$", re.I)
+
+
 def _cells(line: str) -> tuple[str, ...]:
+    """A table row's cells: split on '|', tabs, or commas in a pasted CSV line (with an address, or a header)."""
     if "|" in line:
         return tuple(c.strip() for c in line.split("|"))
     if "\t" in line:
         return tuple(c.strip() for c in line.split("\t"))
+    if line.count(",") >= 2 and (_EMAIL.search(line) or _CSV_HEADER.match(line)) and len(line) < 200:
+        cells = tuple(c.strip() for c in line.split(","))
+        if all(len(c) <= 60 for c in cells):
+            return cells
     return ()
 
 
@@ -85,7 +93,7 @@ def _records(lines: list[str]) -> list[list[str]]:
 def _is_list(lines: list[str]) -> bool:
     bullets = sum(1 for line in lines if _BULLET.match(line))
     with_email = sum(1 for line in lines if "@" in line and _EMAIL.search(line))
-    with_cells = sum(1 for line in lines if "|" in line or "\t" in line)
+    with_cells = sum(1 for line in lines if _cells(line))
     # Wrapped prose also has addresses on several lines, but some of its lines start in lower case.
     prose = any(line.strip()[:1].islower() and not _EMAIL.match(line.strip()) for line in lines)
     return (

@@ -51,7 +51,7 @@ class _Writer:
         return re.sub(r"\n{3,}", "\n\n", "\n".join(self.lines)).strip("\n")
 
 
-def _walk(element, out: _Writer, depth: int = 0) -> None:
+def _walk(element, out: _Writer, depth: int = 0, in_cell: bool = False) -> None:
     if not isinstance(element.tag, str):  # comments, processing instructions
         out.text(element.tail)
         return
@@ -67,6 +67,10 @@ def _walk(element, out: _Writer, depth: int = 0) -> None:
     kind = "paragraph" if tag in _PARAGRAPH else "line" if tag in _LINE else None
     if tag == "p" and "msonormal" in css:
         kind = "line"  # Outlook: a p per line, an empty one for a blank line
+    if in_cell and tag not in ("table", "tr"):
+        kind = None  # Word puts paragraphs inside table cells: a cell stays on its row's line
+        if tag == "br":
+            out.text(" ")
     if kind and tag != "br":
         out.break_line(kind)
     if tag == "li":
@@ -78,8 +82,10 @@ def _walk(element, out: _Writer, depth: int = 0) -> None:
             if cells:
                 out.text(" | ")
             cells += 1
-        _walk(child, out, depth + 1)
-    if tag == "br" or (tag == "p" and "msonormal" in css):
+        _walk(child, out, depth + 1, (in_cell or tag in ("td", "th")) and tag != "table")
+    if in_cell and kind is None:
+        pass
+    elif tag == "br" or (tag == "p" and "msonormal" in css):
         out.break_line("br")
     elif kind:
         out.break_line(kind)

@@ -173,9 +173,19 @@ def _attachment(part: Message) -> Attachment:
     return Attachment(filename=filename, content_type=part.get_content_type(), size=size)
 
 
+# An HTML table whose cells hold addresses: a list of people that plain text flattens to a cell a line.
+_TABLE_OF_ADDRESSES = re.compile(rb"<t[dh][^>]*>(?:(?!</t[dh]).){0,300}?@", re.I | re.S)
+
+
 def _best_alternative(children: list[Message]) -> Message | None:
+    """The text part to read: plain text, unless the HTML part lays people out in a table."""
     if not children:
         return None
+    for child in children:
+        if child.get_content_type() == "text/html" and not _is_attachment(child):
+            payload = child.get_payload(decode=True) or b""
+            if b"<t" in payload and _TABLE_OF_ADDRESSES.search(payload):
+                return child
     for wanted in ("text/plain", "text/html"):
         for child in children:
             if child.get_content_type() == wanted and not _is_attachment(child):
