@@ -83,11 +83,24 @@ class InboxPass:
         count = 0
         for item in self.store.unfiled(state.name):
             uid = item.uid if item.uidvalidity == state.uidvalidity else (box.find(item.message_id) if item.message_id else None)
-            if uid is not None:
-                box.file(uid, item.folder)
+            if uid is not None and not self._file(box, uid, item.folder):
+                continue  # refused this time; the others go on, and it is tried again next pass
             self.store.filed(item.id)
             count += 1
         return count
+
+    def _file(self, box: MailSource, uid: str, folder: str) -> bool:
+        """Move a message; True when it is out of the inbox. A refusal of this one message is logged and
+        left for the next pass; a lost connection stops the pass (SourceError)."""
+        try:
+            box.file(uid, folder)
+            return True
+        except SourceError as exc:
+            if not box.alive():
+                raise
+            log.error("a message could not be filed; it stays in the inbox and is tried again next pass",
+                      extra={"uid": uid, "folder": folder, "error": str(exc)})
+            return False
 
     def handle(self, box: MailSource, state: MailboxState, fetched: Fetched) -> Row:
         checkpoint = (state.name, state.uidvalidity, fetched.order) if fetched.order else None
@@ -133,7 +146,7 @@ class InboxPass:
         if recorded is None:  # another process decided it first
             known = self.store.find(key)
             return self._duplicate(box, fetched, known, None, email.subject)
-        if box.file(fetched.uid, folder):
+        if self._file(box, fetched.uid, folder):
             self.store.filed(recorded)
         note = "reply held: too many automatic replies to this sender this hour" if reply_status == "held" else ""
         return Row(fetched.uid, email.subject, decision.outcome, tuple(review_reasons or decision.reasons), folder,
@@ -164,7 +177,7 @@ class InboxPass:
         """Seen before (the same Message-ID): filed where the first went, never answered again."""
         if self.dry_run or self.store is None:
             return Row(fetched.uid, subject, known.outcome, tuple(known.reasons), known.folder, None, "already decided (dry run)")
-        box.file(fetched.uid, known.folder)
+        self._file(box, fetched.uid, known.folder)
         if checkpoint is not None:
             self.store.advance(*checkpoint)
         self.store.audit("duplicate_filed", known.id, uid=fetched.uid, folder=known.folder)
@@ -175,7 +188,7 @@ class InboxPass:
             return Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error)
         message = self._message(state, fetched, fetched.raw, email, key, None, "review", outcome="review", reasons=reasons, error=error)
         recorded = self.store.record(message, None, reasons, checkpoint)
-        if recorded is not None and box.file(fetched.uid, "review"):
+        if recorded is not None and self._file(box, fetched.uid, "review"):
             self.store.filed(recorded)
         return Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error)
 

@@ -47,6 +47,7 @@ class OutboxSender:
         self.attempts = attempts
         self.retry_max_seconds = retry_max_seconds
         self.me = process_name()
+        self.should_stop = lambda: False  # asked between replies: stop cleanly
 
     def backoff(self, attempts: int) -> timedelta:
         return timedelta(seconds=min(self.retry_max_seconds, 15 * 2 ** max(0, attempts - 1)))
@@ -61,7 +62,7 @@ class OutboxSender:
     def drain(self) -> SendReport:
         report = SendReport()
         try:
-            while True:
+            while not self.should_stop():
                 job = self.store.claim_reply(self.me)
                 if job is None:
                     break

@@ -57,8 +57,10 @@ class Service:
                                    service.retry_max_seconds)
         self.stopping = threading.Event()
         self.inbox.should_stop = self.stopping.is_set
+        self.outbox.should_stop = self.stopping.is_set
         self._session: MailSource | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one pass at a time
+        self._send_lock = threading.Lock()  # one drain at a time
         self._failures = 0
         self.scheduler = None
 
@@ -67,7 +69,11 @@ class Service:
     def once(self) -> OnceResult:
         result = OnceResult()
         if not self.dry_run:
-            self.parts.store.upgrade()
+            try:
+                self.parts.store.upgrade()
+            except Exception as exc:  # the database cannot be reached or written
+                result.error = f"database: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                return result
         try:
             box = self.parts.open_source(self.dry_run)
         except SourceError as exc:
@@ -110,6 +116,9 @@ class Service:
             self.scheduler.start()
         finally:
             self.stopping.set()
+            for lock in (self._lock, self._send_lock):  # let the message and the reply in hand finish
+                if lock.acquire(timeout=120):
+                    lock.release()
             if watcher is not None:
                 watcher.join(timeout=5)
             self._drop_session()
@@ -153,7 +162,12 @@ class Service:
             self._lock.release()
 
     def send(self) -> None:
-        report = self.outbox.drain()
+        if self.stopping.is_set() or not self._send_lock.acquire(blocking=False):
+            return
+        try:
+            report = self.outbox.drain()
+        finally:
+            self._send_lock.release()
         if report.sent or report.retrying or report.given_up:
             log.info("outbox", extra={"sent": report.sent, "retrying": report.retrying, "given_up": report.given_up})
 

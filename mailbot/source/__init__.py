@@ -48,4 +48,7 @@ class MailSource(Protocol):
     def find(self, message_id: str) -> str | None:
         """The handle of the message in the inbox with this Message-ID, if any."""
 
+    def alive(self) -> bool:
+        """Is the session still usable? (After a refused operation: was it the message or the connection?)"""
+
     def close(self) -> None: ...

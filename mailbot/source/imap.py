@@ -140,6 +140,13 @@ class ImapSource:
             found = self.client.search(["UNDELETED", "HEADER", "Message-ID", message_id])
         return str(found[0]) if found else None
 
+    def alive(self) -> bool:
+        try:
+            self.client.noop()
+            return True
+        except _FAILURES:
+            return False
+
     def close(self) -> None:
         try:
             self.client.logout()

@@ -89,5 +89,8 @@ class MaildirSource:
     def find(self, message_id: str) -> str | None:
         return None  # Maildir handles never change, so a decided message is always found by its handle
 
+    def alive(self) -> bool:
+        return self.inbox.is_dir()
+
     def close(self) -> None:
         pass
