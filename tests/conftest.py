@@ -1,4 +1,5 @@
-"""Shared test fixtures: the shared corpora (skipped where absent, required under CI) and a triage engine."""
+"""Shared test fixtures: the shared corpora (skipped where absent, required under CI), a triage engine,
+and real servers for the service tests (Dovecot, SMTP, PostgreSQL; skipped where absent, required under CI)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,76 @@ def shared_path(*parts: str) -> Path:
 def engine() -> Triage:
     """Triage wired from tests/data/mailbot.toml (the test directory of agencies and people)."""
     return Triage.from_settings(load_settings(DATA / "mailbot.toml"))
+
+
+# -- real servers for the service tests (tests/servers.py) ------------------------------------------
+
+
+def _unavailable(message: str):
+    """A server the test needs is missing: skip it, or fail it under CI, where everything must run."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}, and CI=true requires it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """One throwaway Dovecot for the whole session; each test takes its own user with `imap_user`."""
+    from servers import Dovecot, ServerUnavailable
+
+    try:
+        server = Dovecot()
+        server.start()
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def imap_user(dovecot):
+    """A Dovecot user (and so a mailbox) of this test's own; the server is running when the test starts."""
+    if not dovecot.running():
+        dovecot.start()  # a test before this one stopped it and did not start it again
+    return dovecot.add_user()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) of this test's own, keeping every envelope it receives."""
+    from servers import SmtpSink
+
+    server = SmtpSink()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mailbot.db'}"
+
+
+@pytest.fixture
+def postgresql_url():
+    """A fresh PostgreSQL database of this test's own (127.0.0.1:5432), dropped afterwards."""
+    from servers import PostgresDatabase, ServerUnavailable
+
+    try:
+        database = PostgresDatabase()
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield database.url
+    finally:
+        database.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request) -> str:
+    """The database URL, once for SQLite (a temporary file) and once for PostgreSQL (a fresh database)."""
+    return request.getfixturevalue(f"{request.param}_url")

@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 FOLDER_FOR = {"ignored": "ignored", "review": "review"}  # every other outcome is answered: "processed"
 
 
+def _address(address: str | None, lower: bool = True) -> str | None:
+    """An address as the database keeps it: no real one is longer than 254 characters, but what a message
+    says can be; a longer one is cut to the column's 320 rather than failing the message on PostgreSQL."""
+    if address is None:
+        return None
+    return (address.lower() if lower else address)[:320]
+
+
 @dataclass(frozen=True)
 class Row:
     """What a pass did with one message, for the summary table."""
@@ -128,7 +136,7 @@ class InboxPass:
         review_reasons = list(decision.reasons) if decision.outcome == "review" else None
         reply_status = "pending"
         if reply is not None and self.store is not None and not self.dry_run:
-            recent = self.store.replies_since(reply.to[0].email, utcnow() - timedelta(hours=1))
+            recent = self.store.replies_since(_address(reply.to[0].email), utcnow() - timedelta(hours=1))
             if recent >= self.replies_per_hour:
                 reply_status, folder, review_reasons = "held", "review", ["reply_rate_limited"]
         if self.dry_run or self.store is None:
@@ -139,7 +147,7 @@ class InboxPass:
         if reply is not None:
             content = reply.to_message().as_bytes(policy=policy.SMTP)
             envelope = [a.email for a in (*reply.to, *reply.cc)]
-            reply_row = Reply(recipient=reply.to[0].email.lower(), envelope_to=envelope, subject=reply.subject,
+            reply_row = Reply(recipient=_address(reply.to[0].email), envelope_to=envelope, subject=reply.subject,
                               rfc_message_id=reply.message_id, template=reply.template, content=content, status=reply_status,
                               attempts=0, next_attempt_at=message.seen_at, created_at=message.seen_at)
         recorded = self.store.record(message, reply_row, review_reasons, checkpoint)
@@ -158,7 +166,7 @@ class InboxPass:
         endorser = decision.endorser if decision else None
         message = Message(
             key=key, mailbox=state.name, uidvalidity=state.uidvalidity, uid=fetched.uid, message_id=email.message_id,
-            sender=email.sender.email.lower() if email.sender else None, subject=email.subject[:2000], size=fetched.size,
+            sender=_address(email.sender.email) if email.sender else None, subject=email.subject[:2000], size=fetched.size,
             seen_at=utcnow(), outcome=outcome or decision.outcome, reasons=reasons if reasons is not None else list(decision.reasons),
             endorser=None if endorser is None else {
                 "email": endorser.email, "name": endorser.name, "organisation": endorser.organisation,
@@ -167,7 +175,7 @@ class InboxPass:
         )
         if decision is not None and outcome is None:
             message.requests = [
-                Request(position=n, name=item.request.name, email=item.request.email, access=item.request.access,
+                Request(position=n, name=item.request.name, email=_address(item.request.email, lower=False), access=item.request.access,
                         outcome=item.outcome, reasons=list(item.reasons))
                 for n, item in enumerate(decision.requests)
             ]

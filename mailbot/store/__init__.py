@@ -12,6 +12,8 @@ from typing import Iterator
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -144,6 +146,8 @@ class Store:
                     self._advance(session, *checkpoint, now)
                 return message.id
         except IntegrityError:
+            if self.find(message.key) is None:
+                raise  # not a message recorded already, but a row that could not be written: nothing was
             if checkpoint is not None:
                 self.advance(*checkpoint)
             return None
@@ -154,9 +158,18 @@ class Store:
 
     @staticmethod
     def _advance(session: Session, mailbox: str, uidvalidity: str, uid: int, now: datetime) -> None:
+        # The first checkpoint of a mailbox: two processes may both find no row and both insert one; the
+        # loser's whole transaction (its decision with it) would fail. INSERT .. ON CONFLICT DO NOTHING
+        # makes the row race-free (it waits for the other's transaction), then it is locked and moved.
+        values = {"mailbox": mailbox, "uidvalidity": uidvalidity, "last_uid": uid, "updated_at": now}
+        dialect = session.get_bind().dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            if session.execute(insert(Checkpoint).values(**values).on_conflict_do_nothing(index_elements=["mailbox"])).rowcount == 1:
+                return
         row = session.get(Checkpoint, mailbox, with_for_update=True)
         if row is None:
-            session.add(Checkpoint(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=uid, updated_at=now))
+            session.add(Checkpoint(**values))
         elif row.uidvalidity != uidvalidity:
             row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, uid, now
         elif uid > row.last_uid:
