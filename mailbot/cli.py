@@ -117,7 +117,7 @@ def run(config_path: Path, once: bool, dry_run: bool) -> None:
     result = service.once()
     _print_pass(result, parts, dry_run)
     if result.error:
-        click.echo(f"mailbot: {result.error}", err=True)
+        logging.getLogger("mailbot").error(result.error)  # one line; a JSON object when no person is watching
         sys.exit(1)
 
 

@@ -318,8 +318,8 @@ def test_an_unreachable_mailbox_is_a_one_line_failure(service, dovecot, imap_use
     dovecot.append(imap_user, [request_message("waits")])
     run = run_once(config, {**env, IMAP_PASSWORD_ENV: "not-the-password"})
     assert run.returncode != 0
-    last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("mailbot: ") and "IMAP" in last, run.stderr
+    last = json.loads(run.stderr.strip().splitlines()[-1])  # not on a terminal: a JSON object
+    assert last["level"] == "error" and "IMAP" in last["message"], run.stderr
     assert "Traceback" not in run.stderr
     assert dovecot.message_ids(imap_user, "INBOX") == ["<waits@harrowgatenursing.co.uk>"]
     assert smtp_server.envelopes() == []
@@ -331,7 +331,7 @@ def test_replies_wait_in_the_outbox_while_smtp_is_down(service, dovecot, imap_us
     with smtp_server.down():
         run = run_once(config, env)
     assert run.returncode != 0
-    assert run.stderr.strip().splitlines()[-1].startswith("mailbot: replies wait in the outbox"), run.stderr
+    assert json.loads(run.stderr.strip().splitlines()[-1])["message"].startswith("replies wait in the outbox"), run.stderr
     assert dovecot.message_ids(imap_user, FOLDER_PATHS["processed"]) == ["<later@harrowgatenursing.co.uk>"]
     assert recorded(sqlite_url)["<later@harrowgatenursing.co.uk>"]["reply"] == "pending"
     store = Store(sqlite_url)

@@ -135,7 +135,7 @@ class InboxPass:
         folder = FOLDER_FOR.get(decision.outcome, "processed")
         review_reasons = list(decision.reasons) if decision.outcome == "review" else None
         reply_status = "pending"
-        if reply is not None and self.store is not None and not self.dry_run:
+        if reply is not None and self.store is not None:  # a dry run reads the store too, writing nothing
             recent = self.store.replies_since(_address(reply.to[0].email), utcnow() - timedelta(hours=1))
             if recent >= self.replies_per_hour:
                 reply_status, folder, review_reasons = "held", "review", ["reply_rate_limited"]

@@ -27,6 +27,11 @@ class OnceResult:
     error: str | None = None  # the one-line reason the mailbox or the SMTP server could not be reached
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
 def _progress(total: int):
     """A progress bar on stderr for a large backlog, when a person is watching."""
     if total <= PROGRESS_FROM or not sys.stderr.isatty():
@@ -51,7 +56,9 @@ class Service:
         self.parts = parts
         self.dry_run = dry_run
         service = parts.settings.service
-        self.inbox = InboxPass(parts.triage, None if dry_run else parts.store, service.batch_size, service.max_message_bytes,
+        # A dry run still reads the store, where there is one, to see duplicates and rate limits.
+        store = parts.store if not dry_run or parts.store.readable() else None
+        self.inbox = InboxPass(parts.triage, store, service.batch_size, service.max_message_bytes,
                                service.replies_per_sender_per_hour, dry_run)
         self.outbox = OutboxSender(parts.store, parts.sender, parts.settings.mailbox.address, service.send_attempts,
                                    service.retry_max_seconds)
@@ -72,7 +79,7 @@ class Service:
             try:
                 self.parts.store.upgrade()
             except Exception as exc:  # the database cannot be reached or written
-                result.error = f"database: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                result.error = f"database: {type(exc).__name__}: {_first_line(exc)}"
                 return result
         try:
             box = self.parts.open_source(self.dry_run)
@@ -83,11 +90,19 @@ class Service:
             result.report = self.inbox.run(box, _progress)
         except SourceError as exc:
             result.error = str(exc)
+        except Exception as exc:  # the database went away mid-pass, or the like: one line, not a traceback
+            log.exception("the pass stopped")
+            result.error = f"the pass stopped: {type(exc).__name__}: {_first_line(exc)}"
         finally:
             box.close()
         if not self.dry_run:
-            self.outbox.release_stale()
-            result.sent = self.outbox.drain()
+            try:
+                self.outbox.release_stale()
+                result.sent = self.outbox.drain()
+            except Exception as exc:
+                log.exception("sending stopped")
+                result.error = result.error or f"sending stopped: {type(exc).__name__}: {_first_line(exc)}"
+                return result
             if result.sent.error and not result.error:
                 result.error = f"replies wait in the outbox: {result.sent.error}"
         return result

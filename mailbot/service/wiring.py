@@ -47,7 +47,7 @@ def build(settings: Settings) -> Parts:
             from mailbot.source.imap import ImapSource
 
             return ImapSource(settings.imap, imap_tokens, readonly=readonly)
-        return MaildirSource(settings.maildir)
+        return MaildirSource(settings.maildir, readonly=readonly)
 
     sender: MailSender = SmtpSender(settings.smtp, smtp_tokens) if settings.smtp else FileSender(settings.outbox.path)
     return Parts(settings, Triage.from_settings(settings), Store(settings.database.url), open_source, sender, imap_tokens, smtp_tokens)

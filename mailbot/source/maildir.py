@@ -22,14 +22,16 @@ def _folder_dir(root: Path, path: str) -> Path:
 class MaildirSource:
     """The inbox of a Maildir: messages in new/ and cur/, filed by moving their file."""
 
-    def __init__(self, settings: MaildirSettings):
+    def __init__(self, settings: MaildirSettings, readonly: bool = False):
         self.root = Path(settings.path)
+        if readonly and not self.root.is_dir():
+            raise SourceError(f"Maildir {self.root}: no such folder")
         try:
-            top = mailbox.Maildir(str(self.root), create=True)  # makes new/ cur/ tmp/ where missing
+            top = mailbox.Maildir(str(self.root), create=not readonly)  # makes new/ cur/ tmp/ where missing
             self.inbox = _folder_dir(self.root, settings.folder)
             self.folders = {name: _folder_dir(self.root, getattr(settings, f"{name}_folder")) for name in ("processed", "review", "ignored")}
             for folder in (self.inbox, *self.folders.values()):
-                if folder != self.root and not folder.exists():
+                if folder != self.root and not folder.exists() and not readonly:
                     top.add_folder(folder.name[1:])
         except OSError as exc:
             raise SourceError(f"Maildir {self.root}: {exc.strerror or exc}") from None

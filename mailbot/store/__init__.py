@@ -101,6 +101,17 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def readable(self) -> bool:
+        """Is there a database with mailbot's tables to read (for a dry run, which writes nothing)?"""
+        if self.url.startswith("sqlite:///") and not Path(self.url.split("///", 1)[1]).exists():
+            return False
+        try:
+            with self.session() as session:
+                session.execute(select(Checkpoint.mailbox).limit(1))
+            return True
+        except Exception:
+            return False
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self.sessions.begin() as session:
@@ -247,6 +258,12 @@ class Store:
                 reply.status = "failed"
                 session.add(AuditEntry(at=now, actor="mailbot", action="reply_failed", message_id=reply.message_id,
                                        detail={"error": reply.last_error, "attempts": reply.attempts}))
+                # A person sees it: the message goes (back) to the review queue with the reason.
+                review = session.scalar(select(ReviewItem).where(ReviewItem.message_id == reply.message_id))
+                if review is None:
+                    session.add(ReviewItem(message_id=reply.message_id, reasons=["reply_failed"], status="open", created_at=now))
+                else:
+                    review.status, review.reasons = "open", [*review.reasons, "reply_failed"]
             else:
                 reply.status, reply.next_attempt_at = "pending", retry_at
 
