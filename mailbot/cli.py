@@ -182,6 +182,211 @@ def upgrade(config_path: Path) -> None:
     click.echo(f"database schema up to date: {settings.database.url.split('@')[-1]}")
 
 
+def _parts(config_path: Path):
+    """The service's parts for a command that works on the database (desk, review, directory, worklist)."""
+    from mailbot.service import logs
+    from mailbot.service.wiring import build
+    from mailbot.settings import load_settings
+
+    try:
+        settings = load_settings(config_path)
+        logs.setup(settings.service.log_format, level=logging.WARNING)
+        parts = build(settings)
+        parts.store.upgrade()
+        parts.sync_directory()
+    except ConfigError as error:
+        _fail_config(error)
+    return parts
+
+
+def _actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@main.command()
+@config_option
+@click.option("--host", default=None, help="Address to listen on (default: [web] host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: [web] port, 8025).")
+def web(config_path: Path, host: str | None, port: int | None) -> None:
+    """Serve the review desk."""
+    import uvicorn
+
+    from mailbot.resources import shipped
+    from mailbot.web.app import create_app
+
+    parts = _parts(config_path)
+    settings = parts.settings
+    app = create_app(parts, settings.replies.templates or shipped("templates"), host=host or settings.web.host)
+    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="warning", access_log=False)
+
+
+@main.group()
+def users() -> None:
+    """Review-desk accounts."""
+
+
+@users.command("add")
+@config_option
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(config_path: Path, name: str, password_stdin: bool) -> None:
+    """Create an account; the password comes from stdin (--password-stdin) or a prompt."""
+    from mailbot.web.accounts import add_user
+
+    parts = _parts(config_path)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        add_user(parts.store, name, password, actor=_actor())
+    except ValueError as bad:
+        raise click.UsageError(str(bad))
+    click.echo(f"account {name!r} created")
+
+
+@main.group()
+def review() -> None:
+    """The review queue, for scripts: what the desk does, on the command line."""
+
+
+@review.command("list")
+@config_option
+@click.option("--reason", default=None, help="Only messages held for this reason code.")
+@click.option("--address", default=None, help="Only messages from or about this address.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
+def review_list(config_path: Path, reason: str | None, address: str | None, as_json: bool) -> None:
+    """Held messages, oldest first."""
+    import json
+
+    from mailbot.review import ReviewDesk
+
+    parts = _parts(config_path)
+    items = ReviewDesk(parts.store, parts.triage).queue(reason, address)
+    if as_json:
+        for item in items:
+            click.echo(json.dumps({"id": item.message_id, "seen_at": item.seen_at.isoformat(), "sender": item.sender,
+                                   "subject": item.subject, "organisation": item.organisation, "reasons": list(item.reasons),
+                                   "requests": [dict(zip(("name", "email", "access"), r)) for r in item.requests]}, ensure_ascii=False))
+        return
+    for item in items:
+        click.echo(f"{item.message_id:>6}  {item.seen_at:%Y-%m-%d %H:%M}  {item.sender or '?':<40}  {', '.join(item.reasons)}  | {item.subject}")
+
+
+@review.command("show")
+@config_option
+@click.argument("message_id", type=int)
+def review_show(config_path: Path, message_id: int) -> None:
+    """One message: who sent it, why it is held, what it asks for, and its history."""
+    from mailbot.review import NotFound, ReviewDesk, sentence
+
+    parts = _parts(config_path)
+    desk = ReviewDesk(parts.store, parts.triage)
+    try:
+        message, item, audit = desk.message(message_id)
+    except NotFound:
+        raise click.UsageError(f"no message {message_id}")
+    email = desk.email(message)
+    click.echo(f"message {message.id}: {message.subject!r}")
+    click.echo(f"from:    {message.sender}")
+    click.echo(f"outcome: {message.outcome}  folder: {message.folder}  review: {item.status if item else 'none'}")
+    for code in (item.reasons if item else message.reasons):
+        click.echo(f"reason:  {code}: {sentence(code)}")
+    for n, request in enumerate(message.requests):
+        click.echo(f"request {n}: {request.name or '?'} <{request.email or '?'}> {request.access or 'access unclear'}: {request.outcome}")
+    click.echo("---")
+    click.echo(email.body.new_text or "(no text)")
+    click.echo("---")
+    for entry in audit:
+        click.echo(f"{entry.at:%Y-%m-%d %H:%M}  {entry.actor}  {entry.action}  {entry.detail}")
+
+
+@review.command("decide")
+@config_option
+@click.argument("message_id", type=int)
+@click.argument("action", type=click.Choice(["approve", "reject", "info", "close"]))
+@click.option("--note", default="", help="A note for the record (not sent).")
+def review_decide(config_path: Path, message_id: int, action: str, note: str) -> None:
+    """Decide a held message: approve, reject, ask for information, or close without reply."""
+    from mailbot.review import AlreadyDecided, NotFound, ReviewDesk
+
+    parts = _parts(config_path)
+    desk = ReviewDesk(parts.store, parts.triage, parts.settings.service.replies_per_sender_per_hour)
+    try:
+        result = desk.decide(message_id, action, _actor(), note)
+    except AlreadyDecided:
+        click.echo(f"mailbot: message {message_id} was decided already; nothing changed", err=True)
+        sys.exit(1)
+    except NotFound:
+        raise click.UsageError(f"no message {message_id}")
+    click.echo(f"message {message_id}: {result.action} -> {result.outcome}" + (f"; reply {result.reply_message_id} queued" if result.reply_message_id else ""))
+
+
+@main.group()
+def directory() -> None:
+    """The directory of organisations and people."""
+
+
+@directory.command("import")
+@config_option
+@click.option("--organisations", "organisations_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option("--people", "people_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+def directory_import(config_path: Path, organisations_csv: Path, people_csv: Path) -> None:
+    """Replace the directory with these CSV files (audited)."""
+    from mailbot.directory import load_directory
+    from mailbot.store import directory as stored
+
+    parts = _parts(config_path)
+    try:
+        imported = load_directory(organisations_csv, people_csv, parts.triage.policy.seniority_ranks)
+    except ConfigError as error:
+        _fail_config(error)
+    summary = stored.replace(parts.store, imported, _actor(), f"{organisations_csv} and {people_csv}")
+    click.echo("imported: " + ", ".join(f"{v} {k}" for k, v in summary.items()))
+
+
+@directory.command("export")
+@config_option
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def directory_export(config_path: Path, folder: Path) -> None:
+    """Write the database's directory as organisations.csv and people.csv (for `mailbot triage`)."""
+    import csv
+
+    from mailbot.store import directory as stored
+
+    parts = _parts(config_path)
+    current = stored.load(parts.store)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "organisations.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["organisation", "domains"])
+        for organisation in sorted({o.name: o for o in current.organisations.values()}.values(), key=lambda o: o.name):
+            writer.writerow([organisation.name, " ".join(organisation.domains)])
+    with (folder / "people.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["email", "name", "organisation", "title", "seniority"])
+        for person in sorted(current.people.values(), key=lambda p: p.email):
+            writer.writerow([person.email, person.name, person.organisation, person.title, person.seniority])
+    click.echo(f"written {folder / 'organisations.csv'} and {folder / 'people.csv'}")
+
+
+@main.group()
+def worklist() -> None:
+    """Approved requests whose logins a person still has to create."""
+
+
+@worklist.command("export")
+@config_option
+def worklist_export(config_path: Path) -> None:
+    """The open worklist as CSV on standard output."""
+    from mailbot.review import worklist as work
+
+    parts = _parts(config_path)
+    sys.stdout.write(work.as_csv(work.open_items(parts.store)))
+
+
 class _progress:
     """A progress bar on stderr, only when a person is watching a long run."""
 

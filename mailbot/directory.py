@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -48,43 +49,51 @@ class Directory:
         return None
 
 
-def _rows(path: Path, columns: tuple[str, ...]):
+def _rows(source: Path | bytes, name: str, columns: tuple[str, ...]):
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = tuple((name or "").strip().lower() for name in reader.fieldnames or ())
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise ConfigError(f"{path}: missing column(s) {', '.join(missing)} (expected {','.join(columns)})")
-            reader.fieldnames = header
-            for row in reader:
-                values = {k: (row.get(k) or "").strip() for k in columns}
-                if any(values.values()):
-                    yield reader.line_num, values
+        data = source.read_bytes() if isinstance(source, Path) else source
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        header = tuple((field or "").strip().lower() for field in reader.fieldnames or ())
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise ConfigError(f"{name}: missing column(s) {', '.join(missing)} (expected {','.join(columns)})")
+        reader.fieldnames = header
+        for row in reader:
+            values = {k: (row.get(k) or "").strip() for k in columns}
+            if any(values.values()):
+                yield reader.line_num, values
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read directory file: {exc.strerror or exc}") from None
+        raise ConfigError(f"{name}: cannot read directory file: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError(f"{path}: not a readable UTF-8 CSV file: {exc}") from None
+        raise ConfigError(f"{name}: not a readable UTF-8 CSV file: {exc}") from None
 
 
 def load_directory(organisations_csv: Path, people_csv: Path, seniority_ranks: tuple[str, ...]) -> Directory:
+    """The directory from its two CSV files."""
+    return parse_directory(organisations_csv, people_csv, seniority_ranks)
+
+
+def parse_directory(organisations_csv: Path | bytes, people_csv: Path | bytes, seniority_ranks: tuple[str, ...]) -> Directory:
+    """The directory from the two CSVs, as files or as their bytes (an upload); ConfigError names the line."""
+    organisations_name = str(organisations_csv) if isinstance(organisations_csv, Path) else "organisations CSV"
+    people_name = str(people_csv) if isinstance(people_csv, Path) else "people CSV"
     organisations: dict[str, Organisation] = {}
-    for line, row in _rows(organisations_csv, ("organisation", "domains")):
+    for line, row in _rows(organisations_csv, organisations_name, ("organisation", "domains")):
         domains = tuple(d.strip().lower().lstrip("@") for d in row["domains"].replace(",", " ").split() if d.strip())
         if not row["organisation"] or not domains:
-            raise ConfigError(f"{organisations_csv}:{line}: needs an organisation and at least one domain")
+            raise ConfigError(f"{organisations_name}:{line}: needs an organisation and at least one domain")
         organisation = Organisation(row["organisation"], domains)
         for domain in domains:
             organisations[domain] = organisation
     people: dict[str, Person] = {}
-    for line, row in _rows(people_csv, ("email", "name", "organisation", "title", "seniority")):
+    for line, row in _rows(people_csv, people_name, ("email", "name", "organisation", "title", "seniority")):
         seniority = row["seniority"].strip().lower()
         if seniority not in seniority_ranks:
             raise ConfigError(
-                f"{people_csv}:{line}: seniority {row['seniority']!r} is not one of {', '.join(seniority_ranks)}"
+                f"{people_name}:{line}: seniority {row['seniority']!r} is not one of {', '.join(seniority_ranks)}"
             )
         if "@" not in row["email"]:
-            raise ConfigError(f"{people_csv}:{line}: {row['email']!r} is not an email address")
+            raise ConfigError(f"{people_name}:{line}: {row['email']!r} is not an email address")
         email = row["email"].lower()
         people[email] = Person(email, row["name"], row["organisation"], row["title"], seniority)
     return Directory(MappingProxyType(organisations), MappingProxyType(people))

@@ -152,6 +152,14 @@ class ServiceSettings(_Section):
     log_format: Literal["auto", "json", "text"] = "auto"  # auto: JSON lines unless stderr is a terminal
 
 
+class WebSettings(_Section):
+    """The review desk: `mailbot web`, or inside `mailbot run` when enabled."""
+
+    enabled: StrictBool = False  # serve the desk from `mailbot run` too
+    host: StrictStr = "127.0.0.1"
+    port: PositiveInt = 8025
+
+
 class Settings(_Section):
     """Everything mailbot is configured with, paths already resolved."""
 
@@ -166,6 +174,7 @@ class Settings(_Section):
     outbox: OutboxSettings = OutboxSettings()
     database: DatabaseSettings = DatabaseSettings()
     service: ServiceSettings = ServiceSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _one_mailbox(self) -> Settings:

@@ -40,6 +40,11 @@ class Triage:
         )
         self.renderer = ReplyRenderer(settings.templates_dir, policy, Address(mailbox.display_name, mailbox.address))
 
+    def use_directory(self, directory: Directory) -> None:
+        """Decide with another directory from now on (the service reads it from the database)."""
+        self.directory = directory
+        self.decider.directory = directory
+
     @classmethod
     def from_settings(cls, settings: Settings, html: bool = True) -> Triage:
         policy = load_policy(settings.policy_file)

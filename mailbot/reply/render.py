@@ -25,6 +25,7 @@ _MISSING = {
     "missing_full_name": "Please send the person's full name (first name and surname).",
     "missing_work_email": "Please send the person's work email address.",
     "not_a_work_email": "This is a personal email address; please send the person's work email address instead.",
+    "reviewer_needs_info": "Please reply from a manager's work email address confirming the person's full name, work email address and the access they need.",
     "access_level_unclear": None,  # filled in from the policy's list of access levels
     "endorser_not_senior_enough": None,  # filled in from the access level's endorsers
 }

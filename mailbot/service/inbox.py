@@ -70,12 +70,13 @@ class InboxPass:
             checkpoint = self.store.checkpoint(state.name)
             if checkpoint and checkpoint[0] == state.uidvalidity:
                 after = checkpoint[1]
-                if state.uidnext and after >= state.uidnext - 1 and not self.store.unfiled(state.name):
+                if state.uidnext and after >= state.uidnext - 1 and not self.store.moves_waiting(state.name):
                     return report  # nothing new: the idle poll costs one SELECT, whatever the folder's size
             elif checkpoint:
                 log.warning("UIDVALIDITY changed: reading the whole inbox again; decided messages are not answered twice",
                             extra={"mailbox": state.name, "was": checkpoint[0], "now": state.uidvalidity})
             report.filed_late = self.file_unfiled(box, state)
+            self.refile(box, state)
         uids = box.waiting(after)
         advance = progress(len(uids)) if progress and uids else (lambda: None)
         for start in range(0, len(uids), self.batch_size):
@@ -96,6 +97,18 @@ class InboxPass:
             self.store.filed(item.id)
             count += 1
         return count
+
+    def refile(self, box: MailSource, state: MailboxState) -> None:
+        """Move the messages reviewers decided out of the review folder."""
+        for item in self.store.refiles(state.name):
+            try:
+                moved = box.refile(item.uid, item.message_id, "review", item.folder)
+            except SourceError as exc:
+                if not box.alive():
+                    raise
+                log.error("a reviewed message could not be moved; tried again next pass", extra={"message": item.id, "error": str(exc)})
+                continue
+            self.store.refiled(item.id, moved)
 
     def _file(self, box: MailSource, uid: str, folder: str) -> bool:
         """Move a message; True when it is out of the inbox. A refusal of this one message is logged and
@@ -176,7 +189,9 @@ class InboxPass:
         if decision is not None and outcome is None:
             message.requests = [
                 Request(position=n, name=item.request.name, email=_address(item.request.email, lower=False), access=item.request.access,
-                        outcome=item.outcome, reasons=list(item.reasons))
+                        outcome=item.outcome, reasons=list(item.reasons),
+                        approved_by="mailbot" if item.outcome == "approved" else None,
+                        approved_at=message.seen_at if item.outcome == "approved" else None)
                 for n, item in enumerate(decision.requests)
             ]
         return message

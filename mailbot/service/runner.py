@@ -81,6 +81,12 @@ class Service:
             except Exception as exc:  # the database cannot be reached or written
                 result.error = f"database: {type(exc).__name__}: {_first_line(exc)}"
                 return result
+        if not self.dry_run:
+            try:
+                self.parts.sync_directory()
+            except Exception as exc:
+                result.error = f"directory: {type(exc).__name__}: {_first_line(exc)}"
+                return result
         try:
             box = self.parts.open_source(self.dry_run)
         except SourceError as exc:
@@ -159,6 +165,7 @@ class Service:
         if self.stopping.is_set() or not self._lock.acquire(blocking=False):
             return  # stopping, or a pass is under way already
         try:
+            self.parts.sync_directory()
             if self._session is None:
                 self._session = self.parts.open_source(False)
             report = self.inbox.run(self._session, _progress)

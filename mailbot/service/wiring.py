@@ -29,6 +29,29 @@ class Parts:
     sender: MailSender
     imap_tokens: TokenSource | None
     smtp_tokens: TokenSource | None
+    _directory_version: tuple | None = None  # of the directory the triage decides with now
+
+    def directory_files_fingerprint(self) -> str:
+        """A hash of the configured directory CSV files' content."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for path in (self.settings.directory.organisations, self.settings.directory.people):
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def sync_directory(self) -> None:
+        """Decide with the database's directory, importing the CSV files first when they changed."""
+        from mailbot.directory import load_directory
+        from mailbot.store import directory as stored
+
+        files = load_directory(self.settings.directory.organisations, self.settings.directory.people,
+                               self.triage.policy.seniority_ranks)
+        stored.follow_files(self.store, files, self.directory_files_fingerprint())
+        version = stored.version(self.store)
+        if version != self._directory_version:
+            self.triage.use_directory(stored.load(self.store))
+            self._directory_version = version
 
     @property
     def replies_go_to(self) -> str:

@@ -48,6 +48,9 @@ class MailSource(Protocol):
     def find(self, message_id: str) -> str | None:
         """The handle of the message in the inbox with this Message-ID, if any."""
 
+    def refile(self, uid: str | None, message_id: str | None, from_folder: str, to_folder: str) -> bool:
+        """Move a message a reviewer decided from one filing folder to another; False when not found there."""
+
     def alive(self) -> bool:
         """Is the session still usable? (After a refused operation: was it the message or the connection?)"""
 

@@ -140,6 +140,24 @@ class ImapSource:
             found = self.client.search(["UNDELETED", "HEADER", "Message-ID", message_id])
         return str(found[0]) if found else None
 
+    def refile(self, uid: str | None, message_id: str | None, from_folder: str, to_folder: str) -> bool:
+        if not message_id:
+            return False  # its UID changed when it was filed; without a Message-ID it cannot be found again
+        with _Guard("refile"):
+            self.client.select_folder(self.folders[from_folder])
+            try:
+                found = self.client.search(["UNDELETED", "HEADER", "Message-ID", message_id])
+                if found:
+                    if "MOVE" in self.capabilities:
+                        self.client.move(found, self.folders[to_folder])
+                    else:
+                        self.client.copy(found, self.folders[to_folder])
+                        self.client.add_flags(found, [b"\\Deleted"], silent=True)
+                        self.client.uid_expunge(found) if "UIDPLUS" in self.capabilities else self.client.expunge()
+            finally:
+                self.client.select_folder(self.settings.folder, readonly=self.readonly)
+        return bool(found)
+
     def alive(self) -> bool:
         try:
             self.client.noop()

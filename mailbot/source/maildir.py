@@ -91,6 +91,18 @@ class MaildirSource:
     def find(self, message_id: str) -> str | None:
         return None  # Maildir handles never change, so a decided message is always found by its handle
 
+    def refile(self, uid: str | None, message_id: str | None, from_folder: str, to_folder: str) -> bool:
+        source = self.folders[from_folder]
+        for sub in ("cur", "new"):
+            for name in os.listdir(source / sub) if (source / sub).is_dir() else ():
+                if uid and name.split(":", 1)[0] == uid:
+                    try:
+                        os.rename(source / sub / name, self.folders[to_folder] / "cur" / (name if ":" in name else name + ":2,"))
+                    except FileNotFoundError:
+                        return False
+                    return True
+        return False
+
     def alive(self) -> bool:
         return self.inbox.is_dir()
 

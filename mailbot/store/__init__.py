@@ -191,6 +191,28 @@ class Store:
             rows = session.scalars(select(Message).where(Message.mailbox == mailbox, Message.state == "decided").order_by(Message.id))
             return [Unfiled(m.id, m.uid, m.uidvalidity, m.message_id, m.folder) for m in rows]
 
+    def moves_waiting(self, mailbox: str) -> bool:
+        """Is any decided message still to be filed, or to be moved after a review? (One query, for idle polls.)"""
+        with self.session() as session:
+            return session.scalar(
+                select(Message.id).where(Message.mailbox == mailbox)
+                .where((Message.state == "decided") | ((Message.state == "filed") & Message.refile_to.is_not(None))).limit(1)
+            ) is not None
+
+    def refiles(self, mailbox: str) -> list[Unfiled]:
+        """Messages a reviewer decided, to move from the review folder to where they now belong."""
+        with self.session() as session:
+            rows = session.scalars(select(Message).where(Message.mailbox == mailbox, Message.refile_to.is_not(None),
+                                                         Message.state == "filed").order_by(Message.id))
+            return [Unfiled(m.id, m.uid, m.uidvalidity, m.message_id, m.refile_to) for m in rows]
+
+    def refiled(self, message_id: int, moved: bool) -> None:
+        with self.session() as session:
+            message = session.get(Message, message_id)
+            message.refile_to = None
+            session.add(AuditEntry(at=utcnow(), actor="mailbot", action="refiled" if moved else "refile_not_found",
+                                   message_id=message_id, detail={"folder": message.folder}))
+
     def filed(self, message_id: int) -> None:
         with self.session() as session:
             session.execute(update(Message).where(Message.id == message_id).values(state="filed", filed_at=utcnow()))

@@ -43,6 +43,7 @@ class Message(Base):
     endorser: Mapped[dict | None] = mapped_column(JSON)
     folder: Mapped[str] = mapped_column(String(32))  # processed, review or ignored
     state: Mapped[str] = mapped_column(String(16), index=True)  # decided, then filed
+    refile_to: Mapped[str | None] = mapped_column(String(32))  # a reviewer decided it: move it from review to here
     filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # kept for reviewers until retention purges it
     error: Mapped[str | None] = mapped_column(Text)
@@ -65,6 +66,10 @@ class Request(Base):
     access: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(32))
     reasons: Mapped[list] = mapped_column(JSON, default=list)
+    approved_by: Mapped[str | None] = mapped_column(String(255))  # "mailbot" or the reviewer who approved it
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    provisioned_by: Mapped[str | None] = mapped_column(String(255))  # who created the login (the worklist)
+    provisioned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     message: Mapped[Message] = relationship(back_populates="requests")
 
@@ -122,3 +127,55 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class User(Base):
+    """A review-desk account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, the table only its hash."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Organisation(Base):
+    """An agency of the directory, and its email domains."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    domains: Mapped[list] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Person(Base):
+    """Someone of an agency who may endorse requests, with their seniority."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    organisation: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255))
+    seniority: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,233 @@
+"""What the support team does with held messages: the queue, one message, a decision, and its reply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email import policy as email_policy
+
+from sqlalchemy import func, or_, select, update
+
+from mailbot.decide.outcome import Decision, Endorser, RequestDecision
+from mailbot.decide.reasons import REASONS
+from mailbot.extract import RequestedAccess
+from mailbot.parse import Address, Email, parse_email
+from mailbot.store import Store, _aware, utcnow
+from mailbot.store.models import AuditEntry, Message, Reply, Request, ReviewItem
+from mailbot.triage import Triage
+
+ACTIONS = ("approve", "reject", "info", "close")
+EXTRA_REASONS = {
+    "rejected_by_reviewer": "A reviewer rejected this request.",
+    "reviewer_needs_info": "A reviewer asks the sender to confirm the details.",
+}
+
+
+class AlreadyDecided(Exception):
+    """Another reviewer decided this message first; nothing was changed."""
+
+
+class NotFound(Exception):
+    pass
+
+
+def sentence(code: str) -> str:
+    return REASONS.get(code) or EXTRA_REASONS.get(code) or code.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    review_id: int
+    message_id: int
+    seen_at: datetime
+    sender: str | None
+    subject: str
+    organisation: str | None
+    stated_title: str | None
+    requests: tuple[tuple[str | None, str | None, str | None], ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def age(self) -> timedelta:
+        return utcnow() - _aware(self.seen_at)
+
+
+@dataclass
+class Edit:
+    """A request as the reviewer corrected it."""
+
+    name: str | None
+    email: str | None
+    access: str | None
+
+
+@dataclass
+class DecisionResult:
+    action: str
+    outcome: str
+    reply_message_id: str | None
+    changes: list[dict] = field(default_factory=list)
+
+
+class ReviewDesk:
+    """The desk's operations; each one transaction, each audited."""
+
+    def __init__(self, store: Store, triage: Triage, replies_per_hour: int = 5):
+        self.store = store
+        self.triage = triage
+        self.replies_per_hour = replies_per_hour
+
+    # -- the queue ---------------------------------------------------------------------------------
+
+    def queue(self, reason: str | None = None, address: str | None = None) -> list[QueueItem]:
+        """Held messages, oldest first; filtered by a reason and by any address (sender or person asked for)."""
+        with self.store.session() as session:
+            query = select(ReviewItem, Message).join(Message, ReviewItem.message_id == Message.id).where(ReviewItem.status == "open")
+            if address:
+                like = f"%{address.strip().lower()}%"
+                people = select(Request.message_id).where(func.lower(Request.email).like(like))
+                query = query.where(or_(func.lower(Message.sender).like(like), Message.id.in_(people)))
+            items = []
+            for review, message in session.execute(query.order_by(Message.seen_at, Message.id)):
+                if reason and reason not in review.reasons:
+                    continue
+                endorser = message.endorser or {}
+                items.append(QueueItem(
+                    review.id, message.id, message.seen_at, message.sender, message.subject or "", endorser.get("organisation"),
+                    endorser.get("stated_title"), tuple((r.name, r.email, r.access) for r in message.requests), tuple(review.reasons)))
+            return items
+
+    def reasons_waiting(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self.store.session() as session:
+            for reasons in session.scalars(select(ReviewItem.reasons).where(ReviewItem.status == "open")):
+                for code in reasons:
+                    counts[code] = counts.get(code, 0) + 1
+        return counts
+
+    def message(self, message_id: int) -> tuple[Message, ReviewItem | None, list[AuditEntry]]:
+        with self.store.session() as session:
+            message = session.get(Message, message_id)
+            if message is None:
+                raise NotFound(message_id)
+            _ = message.requests, message.reply  # load them while the session is open
+            review = session.scalar(select(ReviewItem).where(ReviewItem.message_id == message_id))
+            audit = list(session.scalars(select(AuditEntry).where(AuditEntry.message_id == message_id).order_by(AuditEntry.at, AuditEntry.id)))
+            return message, review, audit
+
+    def email(self, message: Message) -> Email:
+        """The message as parsed, or what the database keeps of it when its body is gone."""
+        if message.raw:
+            return parse_email(message.raw)
+        return Email(message_id=message.message_id, subject=message.subject or "",
+                     sender=Address("", message.sender) if message.sender else None)
+
+    # -- deciding ----------------------------------------------------------------------------------
+
+    def decide(self, message_id: int, action: str, actor: str, note: str = "", edits: list[Edit] | None = None) -> DecisionResult:
+        """Approve, reject, ask for information or close; the reply goes through the outbox.
+
+        The first reviewer to decide wins: a second is refused with AlreadyDecided and changes nothing.
+        """
+        if action not in ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
+        now = utcnow()
+        with self.store.session() as session:
+            message = session.get(Message, message_id)
+            if message is None:
+                raise NotFound(message_id)
+            claimed = session.execute(
+                update(ReviewItem).where(ReviewItem.message_id == message_id, ReviewItem.status == "open")
+                .values(status="closed", closed_at=now, closed_by=actor, note=note or None)
+            )
+            if claimed.rowcount != 1:
+                raise AlreadyDecided(message_id)
+            changes = self._apply_edits(message, edits)
+            email = self.email(message)
+            decided = self._rerun(message, email, action)
+            outcome = _combined(decided) if action != "close" else "closed"
+            reply_id = None
+            if action != "close" and email.sender is not None:
+                decision = Decision(outcome, (), _endorser(message), tuple(decided), verified=True)
+                reply = self.triage.renderer.render(email, decision, key=f"review:{message.id}")
+                if reply is not None:
+                    reply_id = reply.message_id
+                    self._queue_reply(session, message, reply, now)
+            for request, item in zip(message.requests, decided):
+                request.outcome, request.reasons = item.outcome, list(item.reasons)
+                if item.outcome == "approved" and request.approved_by is None:
+                    request.approved_by, request.approved_at = actor, now
+            previous = message.outcome
+            message.outcome, message.folder, message.refile_to = outcome, "processed", "processed"
+            session.add(AuditEntry(at=now, actor=actor, action="review_decided", message_id=message.id, detail={
+                "action": action, "outcome": outcome, "was": previous, "note": note or None, "changes": changes, "reply": reply_id}))
+        return DecisionResult(action, outcome, reply_id, changes)
+
+    def _apply_edits(self, message: Message, edits: list[Edit] | None) -> list[dict]:
+        changes: list[dict] = []
+        if edits is None:
+            return changes
+        for position, edit in enumerate(edits):
+            if position < len(message.requests):
+                request = message.requests[position]
+            else:
+                request = Request(position=position, outcome="review", reasons=[])
+                message.requests.append(request)
+            for name in ("name", "email", "access"):
+                new = (getattr(edit, name) or "").strip() or None
+                if new != getattr(request, name):
+                    changes.append({"request": position, "field": name, "old": getattr(request, name), "new": new})
+                    setattr(request, name, new)
+        return changes
+
+    def _rerun(self, message: Message, email: Email, action: str) -> list[RequestDecision]:
+        """The rules again on the (edited) requests; the reviewer's action decides what they may not."""
+        decider = self.triage.decider
+        facts = decider.facts(email)
+        decided = []
+        for request in message.requests:
+            asked = RequestedAccess(request.name, request.email, request.access)
+            item = decider.decide_request(asked, facts)
+            if action == "approve" and item.outcome in ("review", "rejected"):
+                item = RequestDecision(asked, "approved", item.reasons)  # the reviewer vouches for it
+            elif action == "reject" and item.outcome not in ("redirected", "informed"):
+                item = RequestDecision(asked, "rejected", (*item.reasons, "rejected_by_reviewer"))
+            elif action == "info" and item.outcome not in ("redirected", "informed"):
+                missing = tuple(r for r in item.reasons if r != "email_domain_mismatch") or ("reviewer_needs_info",)
+                item = RequestDecision(asked, "needs_info", missing)
+            decided.append(item)
+        return decided
+
+    def _queue_reply(self, session, message: Message, reply, now: datetime) -> None:
+        """Into the outbox, threaded like an automatic reply, within the same per-sender limit."""
+        recipient = reply.to[0].email.lower()[:320]
+        window = now - timedelta(hours=1)
+        recent = session.scalars(select(Reply.created_at).where(Reply.recipient == recipient, Reply.created_at >= window,
+                                                              Reply.status != "held", Reply.message_id != message.id)).all()
+        due = now
+        if len(recent) >= self.replies_per_hour:  # over the limit: it waits until the oldest leaves the hour
+            due = min(_aware(t) for t in recent) + timedelta(hours=1)
+        content = reply.to_message().as_bytes(policy=email_policy.SMTP)
+        envelope = [a.email for a in (*reply.to, *reply.cc)]
+        row = session.scalar(select(Reply).where(Reply.message_id == message.id))
+        if row is None:
+            row = Reply(message_id=message.id)
+            session.add(row)
+        row.recipient, row.envelope_to, row.subject, row.rfc_message_id = recipient, envelope, reply.subject, reply.message_id
+        row.template, row.content, row.status, row.attempts = reply.template, content, "pending", 0
+        row.next_attempt_at, row.created_at, row.last_error, row.claimed_by, row.sent_at = due, now, None, None, None
+
+
+def _combined(decided: list[RequestDecision]) -> str:
+    outcomes = {d.outcome for d in decided}
+    if not outcomes:
+        return "closed"
+    return outcomes.pop() if len(outcomes) == 1 else "partial"
+
+
+def _endorser(message: Message) -> Endorser | None:
+    data = message.endorser
+    if not data:
+        return None
+    return Endorser(data.get("email") or message.sender or "", data.get("name"), data.get("organisation"),
+                    data.get("seniority"), data.get("source"), data.get("stated_title"))

@@ -1,0 +1,24 @@
+"""Decided messages, searchable by any address, each with its audit trail."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+
+from mailbot.store import Store
+from mailbot.store.models import AuditEntry, Message, Request
+
+
+def search(store: Store, address: str | None = None, limit: int = 200) -> list[Message]:
+    """The newest decided messages, or those from or about an address."""
+    with store.session() as session:
+        query = select(Message)
+        if address:
+            like = f"%{address.strip().lower()}%"
+            people = select(Request.message_id).where(func.lower(Request.email).like(like))
+            query = query.where(or_(func.lower(Message.sender).like(like), Message.id.in_(people)))
+        return list(session.scalars(query.order_by(Message.seen_at.desc(), Message.id.desc()).limit(limit)))
+
+
+def audit_trail(store: Store, limit: int = 200) -> list[AuditEntry]:
+    with store.session() as session:
+        return list(session.scalars(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)))

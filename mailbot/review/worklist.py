@@ -1,0 +1,72 @@
+"""The provisioning worklist: approved requests a person still has to create the login for."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from mailbot.store import Store, utcnow
+from mailbot.store.models import AuditEntry, Message, Request
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    request_id: int
+    message_id: int
+    name: str | None
+    email: str | None
+    organisation: str | None
+    access: str | None
+    endorser: str | None
+    approved_at: datetime | None
+    approved_by: str | None
+    duplicate_of: int | None  # an earlier request for the same person and access, approved or done
+
+
+def open_items(store: Store) -> list[WorkItem]:
+    """Approved requests not yet done, oldest first; a repeat of one already approved or done is flagged."""
+    with store.session() as session:
+        rows = session.execute(
+            select(Request, Message).join(Message, Request.message_id == Message.id)
+            .where(Request.outcome == "approved", Request.approved_by.is_not(None)).order_by(Request.approved_at, Request.id)
+        ).all()
+    first: dict[tuple[str, str], int] = {}
+    items = []
+    for request, message in rows:
+        key = ((request.email or request.name or "").lower(), request.access or "")
+        duplicate_of = first.get(key)
+        first.setdefault(key, request.id)
+        if request.provisioned_at is not None:
+            continue
+        endorser = message.endorser or {}
+        items.append(WorkItem(request.id, message.id, request.name, request.email, endorser.get("organisation"), request.access,
+                              endorser.get("email") or message.sender, request.approved_at, request.approved_by, duplicate_of))
+    return items
+
+
+def mark_done(store: Store, request_id: int, actor: str) -> bool:
+    """Record that the login was created; False when it was marked done already."""
+    now = utcnow()
+    with store.session() as session:
+        request = session.get(Request, request_id, with_for_update=True)
+        if request is None or request.provisioned_at is not None or request.outcome != "approved":
+            return False
+        request.provisioned_at, request.provisioned_by = now, actor
+        session.add(AuditEntry(at=now, actor=actor, action="login_created", message_id=request.message_id,
+                               detail={"request": request.id, "name": request.name, "email": request.email, "access": request.access}))
+    return True
+
+
+def as_csv(items: list[WorkItem]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["name", "work_email", "organisation", "access", "endorser", "approved_at", "approved_by", "duplicate_of"])
+    for item in items:
+        writer.writerow([item.name or "", item.email or "", item.organisation or "", item.access or "", item.endorser or "",
+                         item.approved_at.isoformat() if item.approved_at else "", item.approved_by or "",
+                         item.duplicate_of or ""])
+    return out.getvalue()

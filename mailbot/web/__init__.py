@@ -1,0 +1,1 @@
+"""The review desk: a server-rendered web app for the support team."""

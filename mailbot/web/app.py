@@ -1,0 +1,241 @@
+"""The review desk's routes: sign in, the queue, one message and its decision, history, directory, worklist, dashboard."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from mailbot.decide.authentication import trusted_header
+from mailbot.decide.rules import sender_not_authenticated
+from mailbot.directory import parse_directory
+from mailbot.errors import ConfigError
+from mailbot.review import ACTIONS, AlreadyDecided, Edit, NotFound, ReviewDesk, sentence
+from mailbot.review import dashboard as dashboard_figures
+from mailbot.review import history, worklist
+from mailbot.settings import is_loopback
+from mailbot.store import directory as stored_directory
+from mailbot.web import accounts
+
+COOKIE = "mailbot_session"
+LOGIN_COOKIE = "mailbot_login_csrf"
+STATIC = Path(__file__).resolve().parent / "static"
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class NeedsLogin(Exception):
+    pass
+
+
+def _age(delta: timedelta | None) -> str:
+    if delta is None:
+        return "—"
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{max(minutes, 0)} min"
+    hours = minutes // 60
+    return f"{hours} h {minutes % 60} min" if hours < 48 else f"{hours // 24} days"
+
+
+def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
+    """The desk for one configuration (parts from mailbot.service.wiring.build); cookies are Secure off loopback."""
+    store, triage, settings = parts.store, parts.triage, parts.settings
+    desk = ReviewDesk(store, triage, settings.service.replies_per_sender_per_hour)
+    secure_cookies = not is_loopback(host or settings.web.host)
+    env = Environment(loader=FileSystemLoader(str(templates / "web")), autoescape=select_autoescape(default=True, default_for_string=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(sentence=sentence, age=_age, access_levels=triage.policy.access, actions=ACTIONS,
+                       ranks=triage.policy.seniority_ranks, mailbox=settings.mailbox.address)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    def page(name: str, status: int = 200, **context) -> HTMLResponse:
+        context.setdefault("nav", name)
+        return HTMLResponse(env.get_template(f"{name}.html.j2").render(**context), status_code=status)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for key, value in HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    @app.exception_handler(NeedsLogin)
+    async def to_login(request: Request, _exc: NeedsLogin):
+        if request.method != "GET":
+            return PlainTextResponse("sign in first", status_code=403)
+        return RedirectResponse("/login", status_code=303)
+
+    def signed_in(request: Request) -> accounts.SignedIn:
+        user = accounts.session_for(store, request.cookies.get(COOKIE))
+        if user is None:
+            raise NeedsLogin()
+        request.state.user = user
+        return user
+
+    async def checked_form(request: Request, user: accounts.SignedIn = Depends(signed_in)):
+        """A POST's form, refused unless it carries the session's CSRF token."""
+        form = await request.form()
+        if not accounts.csrf_ok(user.csrf_token, form.get("csrf")):
+            raise HTTPException(status_code=403, detail="the form's security token is missing or wrong; reload the page")
+        return form
+
+    def directory_ready() -> None:
+        parts.sync_directory()
+
+    # -- signing in --------------------------------------------------------------------------------
+
+    @app.get("/healthz")
+    def healthz():
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/static/desk.css")
+    def css():
+        return Response((STATIC / "desk.css").read_bytes(), media_type="text/css")
+
+    @app.get("/login")
+    def login_form(request: Request, error: str = ""):
+        token = secrets.token_urlsafe(24)
+        response = page("login", error=error, csrf=token, user=None)
+        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies, max_age=1800)
+        return response
+
+    @app.post("/login")
+    def log_in(request: Request, name: str = Form(""), password: str = Form(""), csrf: str = Form("")):
+        if not accounts.csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), csrf):
+            return PlainTextResponse("the form's security token is missing or wrong; reload the page", status_code=403)
+        try:
+            token, _user = accounts.log_in(store, name, password)
+        except accounts.LoginRefused as refused:
+            return RedirectResponse("/login?" + urlencode({"error": str(refused)}), status_code=303)
+        response = RedirectResponse("/queue", status_code=303)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies)
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    @app.post("/logout")
+    def log_out(request: Request, form=Depends(checked_form)):
+        accounts.log_out(store, request.cookies.get(COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    # -- the queue and one message ------------------------------------------------------------------
+
+    @app.get("/")
+    def home(user=Depends(signed_in)):
+        return RedirectResponse("/queue", status_code=303)
+
+    @app.get("/queue")
+    def queue(request: Request, reason: str = "", q: str = "", done: str = "", user=Depends(signed_in)):
+        items = desk.queue(reason or None, q or None)
+        return page("queue", user=user, items=items, reason=reason, q=q, counts=desk.reasons_waiting(), done=done)
+
+    @app.get("/messages/{message_id}")
+    def message(message_id: int, error: str = "", user=Depends(signed_in)):
+        directory_ready()
+        try:
+            row, review, audit = desk.message(message_id)
+        except NotFound:
+            raise HTTPException(status_code=404, detail="no such message")
+        email = desk.email(row)
+        header = trusted_header(email, triage.decider.trusted_ids, triage.decider.exchange_online)
+        verified = triage.decider.facts(email)
+        person = triage.directory.person(email.sender.email if email.sender else None)
+        return page("message", nav="queue", user=user, message=row, review=review, audit=audit, email=email, auth_header=header,
+                    authenticated=sender_not_authenticated(verified) is None,
+                    person=person, organisation=verified.organisation, error=error)
+
+    @app.post("/messages/{message_id}/decide")
+    def decide(message_id: int, request: Request, form=Depends(checked_form), user=Depends(signed_in)):
+        directory_ready()
+        action = form.get("action", "")
+        count = int(form.get("count", "0") or 0)
+        edits = [Edit(form.get(f"name{n}"), form.get(f"email{n}"), form.get(f"access{n}")) for n in range(count)]
+        extra = Edit(form.get("name_new"), form.get("email_new"), form.get("access_new"))
+        if any((extra.name or "").strip() or (extra.email or "").strip() for _ in [0]):
+            edits.append(extra)
+        try:
+            result = desk.decide(message_id, action, user.name, (form.get("note") or "").strip()[:2000], edits)
+        except AlreadyDecided:
+            return RedirectResponse(f"/messages/{message_id}?" + urlencode({"error": "Another reviewer decided this message first. Nothing was changed."}), status_code=303)
+        except ValueError as bad:
+            return RedirectResponse(f"/messages/{message_id}?" + urlencode({"error": str(bad)}), status_code=303)
+        except NotFound:
+            raise HTTPException(status_code=404, detail="no such message")
+        note = f"Message {message_id}: {result.action} — {result.outcome}" + ("; the reply is in the outbox" if result.reply_message_id else "")
+        return RedirectResponse("/queue?" + urlencode({"done": note}), status_code=303)
+
+    # -- history, directory, worklist, dashboard -----------------------------------------------------
+
+    @app.get("/history")
+    def history_page(q: str = "", user=Depends(signed_in)):
+        return page("history", user=user, messages=history.search(store, q or None), q=q)
+
+    @app.get("/directory")
+    def directory_page(done: str = "", error: str = "", user=Depends(signed_in)):
+        directory_ready()
+        people = sorted(triage.directory.people.values(), key=lambda p: (p.organisation, p.name))
+        organisations = sorted({o.name: o for o in triage.directory.organisations.values()}.values(), key=lambda o: o.name)
+        return page("directory", user=user, people=people, organisations=organisations, done=done, error=error)
+
+    @app.post("/directory/import")
+    async def directory_import(request: Request, organisations: UploadFile = File(...), people: UploadFile = File(...),
+                               user=Depends(signed_in)):
+        form = await request.form()
+        if not accounts.csrf_ok(user.csrf_token, form.get("csrf")):
+            raise HTTPException(status_code=403, detail="the form's security token is missing or wrong; reload the page")
+        try:
+            imported = parse_directory(await organisations.read(), await people.read(), triage.policy.seniority_ranks)
+        except ConfigError as bad:
+            return RedirectResponse("/directory?" + urlencode({"error": str(bad)}), status_code=303)
+        summary = stored_directory.replace(store, imported, user.name, "upload on the desk")
+        directory_ready()
+        return RedirectResponse("/directory?" + urlencode({"done": "Imported: " + ", ".join(f"{v} {k}" for k, v in summary.items())}), status_code=303)
+
+    @app.post("/directory/people/edit")
+    def directory_edit(form=Depends(checked_form), user=Depends(signed_in)):
+        seniority = form.get("seniority")
+        if seniority not in triage.policy.seniority_ranks:
+            return RedirectResponse("/directory?" + urlencode({"error": "unknown seniority"}), status_code=303)
+        try:
+            changed = stored_directory.edit_person(store, form.get("email", ""), user.name, name=form.get("name") or None,
+                                                   title=form.get("title") or None, seniority=seniority)
+        except KeyError:
+            return RedirectResponse("/directory?" + urlencode({"error": "no such person"}), status_code=303)
+        directory_ready()
+        return RedirectResponse("/directory?" + urlencode({"done": f"Saved {len(changed)} change(s) for {form.get('email')}"}), status_code=303)
+
+    @app.get("/worklist")
+    def worklist_page(done: str = "", user=Depends(signed_in)):
+        return page("worklist", user=user, items=worklist.open_items(store), done=done)
+
+    @app.post("/worklist/{request_id}/done")
+    def worklist_done(request_id: int, form=Depends(checked_form), user=Depends(signed_in)):
+        ok = worklist.mark_done(store, request_id, user.name)
+        return RedirectResponse("/worklist?" + urlencode({"done": "Marked done" if ok else "It was marked done already"}), status_code=303)
+
+    @app.get("/worklist.csv")
+    def worklist_csv(user=Depends(signed_in)):
+        return Response(worklist.as_csv(worklist.open_items(store)), media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="mailbot-worklist.csv"'})
+
+    @app.get("/dashboard")
+    def dashboard_page(user=Depends(signed_in)):
+        data = dashboard_figures.figures(store)
+        return page("dashboard", user=user, data=data, chart=Markup(dashboard_figures.chart_svg(data)),  # built escaped
+                    colours=dashboard_figures.OUTCOME_COLOURS)
+
+    return app
