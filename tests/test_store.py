@@ -9,10 +9,11 @@ import threading
 from datetime import timedelta
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text, update
 
 from mailbot.service.outbox import pid_alive
-from mailbot.store import AuditEntry, Message, Reply, Request, ReviewItem, Store, message_key, utcnow
+from mailbot.store import MIGRATIONS, AuditEntry, Message, Reply, Request, ReviewItem, Store, message_key, utcnow
 from mailbot.store.models import Checkpoint
 
 MAILBOX = "imap://agencies@127.0.0.1:143/INBOX"
@@ -79,7 +80,8 @@ def test_upgrade_twice_is_harmless(database_url):
         store.upgrade()  # every start runs it: nothing changes, nothing is lost
         store.upgrade()
         with store.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head]
         assert _count(store, Message) == 1 and _count(store, Reply) == 1
     finally:
         store.close()
