@@ -132,6 +132,7 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         watcher = self._start_watcher()
+        desk = self._start_desk()
         log.info("mailbot started", extra={"mailbox": self._mailbox_name(), "replies_to": self.parts.replies_go_to})
         try:
             self.scheduler.start()
@@ -142,6 +143,8 @@ class Service:
                     lock.release()
             if watcher is not None:
                 watcher.join(timeout=5)
+            if desk is not None:
+                desk.should_exit = True
             self._drop_session()
             log.info("mailbot stopped")
 
@@ -202,6 +205,22 @@ class Service:
                 self.scheduler.modify_job(job, next_run_time=datetime.now(timezone.utc) + timedelta(seconds=delay))
             except Exception:  # the scheduler is shutting down
                 pass
+
+    def _start_desk(self):
+        """Serve the review desk from this process too, when [web] enabled says so."""
+        web = self.parts.settings.web
+        if not web.enabled:
+            return None
+        import uvicorn
+
+        from mailbot.resources import shipped
+        from mailbot.web.app import create_app
+
+        app = create_app(self.parts, self.parts.settings.replies.templates or shipped("templates"))
+        server = uvicorn.Server(uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", access_log=False))
+        threading.Thread(target=server.run, name="review-desk", daemon=True).start()
+        log.info("review desk started", extra={"url": f"http://{web.host}:{web.port}/"})
+        return server
 
     def _start_watcher(self) -> threading.Thread | None:
         imap = self.parts.settings.imap
