@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-servers bench clean
+.PHONY: run test test-servers test-browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 	for f in config/demo/inbox/*.eml; do cp "$$f" "$(DEMO)/mail/new/$$(basename "$$f" .eml)"; done
 	$(BIN)/mailbot run --once --config config/demo/mailbot.toml
 
-test: $(VENV)/.installed-dev test-servers
+test: $(VENV)/.installed-dev test-servers test-browser
 	$(BIN)/python -m pytest
 
 # The service tests start a throwaway Dovecot: Debian's dovecot-imapd, installed here when missing
@@ -40,8 +40,22 @@ test-servers:
 	  $$as_root apt-get update -qq >/dev/null && \
 	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null; }
 
-bench: $(VENV)/.installed-dev
+# The review desk's browser tests drive Debian's Chromium with Playwright (never a downloaded browser):
+# installed here when missing, like dovecot above. Without it they are skipped, except under CI=true.
+CHROMIUM := /usr/bin/chromium
+
+test-browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then as_root=; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; \
+	  else echo "make: chromium is not installed and neither root nor sudo is at hand: the browser tests will not run" >&2; exit 0; fi; \
+	  echo "make: installing Debian's chromium for the review desk's browser tests" >&2; \
+	  $$as_root apt-get update -qq >/dev/null && \
+	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+# The service benchmark needs Dovecot (installed as for the tests) and starts its own, with an aiosmtpd sink.
+bench: $(VENV)/.installed-dev test-servers
 	$(BIN)/python bench/triage_throughput.py
+	$(BIN)/python bench/service_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis bench/out

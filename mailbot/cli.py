@@ -280,7 +280,7 @@ def review_list(config_path: Path, reason: str | None, address: str | None, as_j
 @click.argument("message_id", type=int)
 def review_show(config_path: Path, message_id: int) -> None:
     """One message: who sent it, why it is held, what it asks for, and its history."""
-    from mailbot.review import NotFound, ReviewDesk, sentence
+    from mailbot.review import NotFound, ReviewDesk, held_reasons, sentence
 
     parts = _parts(config_path)
     desk = ReviewDesk(parts.store, parts.triage)
@@ -292,7 +292,7 @@ def review_show(config_path: Path, message_id: int) -> None:
     click.echo(f"message {message.id}: {message.subject!r}")
     click.echo(f"from:    {message.sender}")
     click.echo(f"outcome: {message.outcome}  folder: {message.folder}  review: {item.status if item else 'none'}")
-    for code in (item.reasons if item else message.reasons):
+    for code in (held_reasons(item.reasons, message.requests) if item else message.reasons):
         click.echo(f"reason:  {code}: {sentence(code)}")
     for n, request in enumerate(message.requests):
         click.echo(f"request {n}: {request.name or '?'} <{request.email or '?'}> {request.access or 'access unclear'}: {request.outcome}")

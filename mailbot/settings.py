@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -152,6 +153,21 @@ class ServiceSettings(_Section):
     log_format: Literal["auto", "json", "text"] = "auto"  # auto: JSON lines unless stderr is a terminal
 
 
+class OpsSettings(_Section):
+    """What ops watch and keep: health and metrics, warnings, retention, the lease between nodes."""
+
+    health_host: StrictStr = "127.0.0.1"
+    health_port: PositiveInt | None = None  # serve /healthz and /metrics here (from `mailbot run`)
+    alert_to: StrictStr | None = None  # ops' address: warned by email once per condition
+    secret_expires: date | None = None  # the OAuth client secret's expiry date, from the app registration
+    warn_days_before_expiry: PositiveInt = 14
+    poll_failures_before_alert: PositiveInt = 5
+    poll_stale_seconds: PositiveFloat = 600  # healthy only if a poll succeeded this recently
+    outbox_stale_seconds: PositiveFloat = 900  # ... and no reply has waited longer than this
+    retention_days: PositiveInt = 90  # message bodies and personal data are purged after this
+    lease_seconds: PositiveFloat = 20  # a node that stops renewing loses the mailbox after this
+
+
 class WebSettings(_Section):
     """The review desk: `mailbot web`, or inside `mailbot run` when enabled."""
 
@@ -175,6 +191,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     service: ServiceSettings = ServiceSettings()
     web: WebSettings = WebSettings()
+    ops: OpsSettings = OpsSettings()
 
     @model_validator(mode="after")
     def _one_mailbox(self) -> Settings:

@@ -568,12 +568,13 @@ def _toml(value) -> str:
     raise TypeError(f"no TOML for {value!r}")
 
 
-def mailbot(*args: str | Path, env: dict | None = None, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python -m mailbot ARGS` in a subprocess, as ops would run it (stdin closed, output captured)."""
+def mailbot(*args: str | Path, env: dict | None = None, cwd: Path = ROOT, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """`python -m mailbot ARGS` in a subprocess, as ops would run it (stdin closed, or `input` on it; output captured)."""
     environment = {k: v for k, v in os.environ.items() if k != "MAILBOT_CONFIG" and not k.startswith("MAILBOT_TEST_")}
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "mailbot", *map(str, args)],
         capture_output=True, text=True, encoding="utf-8", cwd=cwd, env=environment, timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}),
     )

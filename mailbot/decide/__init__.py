@@ -71,6 +71,11 @@ class Decider:
             return Decision("review", ("malformed_message",), endorser, held, extraction.topics)
         return Decision(outcome, (), endorser, decided, extraction.topics, verified=not holds)
 
+    def hold_reasons(self, email: Email) -> list[str]:
+        """The reasons a person must vouch for this sender (authentication, directory); empty when verified."""
+        facts = self.facts(email)
+        return [code for code in (rule(facts) for rule in HOLD_RULES) if code]
+
     def decide_request(self, request: RequestedAccess, facts: Facts) -> RequestDecision:
         level = self.policy.access.get(request.access or "")
         if level is not None and level.grant == "redirect":

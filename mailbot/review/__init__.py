@@ -35,6 +35,16 @@ def sentence(code: str) -> str:
     return REASONS.get(code) or EXTRA_REASONS.get(code) or code.replace("_", " ")
 
 
+def held_reasons(review_reasons, requests) -> tuple[str, ...]:
+    """Why a message waits: its own reasons, then those of each request still held. A message can be held
+    by a request alone (a person's address off the sender's domains) with no reason of its own."""
+    codes = list(review_reasons or ())
+    for request in requests:
+        if request.outcome == "review":
+            codes.extend(request.reasons or ())
+    return tuple(dict.fromkeys(codes))
+
+
 @dataclass(frozen=True)
 class QueueItem:
     review_id: int
@@ -54,7 +64,7 @@ class QueueItem:
 
 @dataclass
 class Edit:
-    """A request as the reviewer corrected it."""
+    """A request as the reviewer corrected it; a field that is None was not in the form and stays as it is."""
 
     name: str | None
     email: str | None
@@ -89,20 +99,20 @@ class ReviewDesk:
                 query = query.where(or_(func.lower(Message.sender).like(like), Message.id.in_(people)))
             items = []
             for review, message in session.execute(query.order_by(Message.seen_at, Message.id)):
-                if reason and reason not in review.reasons:
+                reasons = held_reasons(review.reasons, message.requests)
+                if reason and reason not in reasons:
                     continue
                 endorser = message.endorser or {}
                 items.append(QueueItem(
                     review.id, message.id, message.seen_at, message.sender, message.subject or "", endorser.get("organisation"),
-                    endorser.get("stated_title"), tuple((r.name, r.email, r.access) for r in message.requests), tuple(review.reasons)))
+                    endorser.get("stated_title"), tuple((r.name, r.email, r.access) for r in message.requests), reasons))
             return items
 
     def reasons_waiting(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        with self.store.session() as session:
-            for reasons in session.scalars(select(ReviewItem.reasons).where(ReviewItem.status == "open")):
-                for code in reasons:
-                    counts[code] = counts.get(code, 0) + 1
+        for item in self.queue():
+            for code in item.reasons:
+                counts[code] = counts.get(code, 0) + 1
         return counts
 
     def message(self, message_id: int) -> tuple[Message, ReviewItem | None, list[AuditEntry]]:
@@ -148,7 +158,10 @@ class ReviewDesk:
             outcome = _combined(decided) if action != "close" else "closed"
             reply_id = None
             if action != "close" and email.sender is not None:
-                decision = Decision(outcome, (), _endorser(message), tuple(decided), verified=True)
+                # An approval is the reviewer's word for the sender; otherwise the reply is as careful as
+                # mailbot's own with a sender nobody verified (no echoed subject or names, nobody copied in).
+                verified = action == "approve" or not self.triage.decider.hold_reasons(email)
+                decision = Decision(outcome, (), _endorser(message), tuple(decided), verified=verified)
                 reply = self.triage.renderer.render(email, decision, key=f"review:{message.id}")
                 if reply is not None:
                     reply_id = reply.message_id
@@ -170,13 +183,17 @@ class ReviewDesk:
         for position, edit in enumerate(edits):
             if position < len(message.requests):
                 request = message.requests[position]
+            elif not any((getattr(edit, name) or "").strip() for name in ("name", "email", "access")):
+                continue  # a blank row past the message's own requests asks for nobody
             else:
-                request = Request(position=position, outcome="review", reasons=[])
+                request = Request(position=len(message.requests), outcome="review", reasons=[])
                 message.requests.append(request)
             for name in ("name", "email", "access"):
-                new = (getattr(edit, name) or "").strip() or None
+                if getattr(edit, name) is None:
+                    continue  # not in the form at all: left as it is (a field emptied on the page comes as "")
+                new = getattr(edit, name).strip() or None
                 if new != getattr(request, name):
-                    changes.append({"request": position, "field": name, "old": getattr(request, name), "new": new})
+                    changes.append({"request": request.position, "field": name, "old": getattr(request, name), "new": new})
                     setattr(request, name, new)
         return changes
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from mailbot.store import Store
 from mailbot.store.models import AuditEntry, Message, Request
@@ -11,7 +12,7 @@ from mailbot.store.models import AuditEntry, Message, Request
 def search(store: Store, address: str | None = None, limit: int = 200) -> list[Message]:
     """The newest decided messages, or those from or about an address."""
     with store.session() as session:
-        query = select(Message)
+        query = select(Message).options(selectinload(Message.requests))  # the page counts them after the session
         if address:
             like = f"%{address.strip().lower()}%"
             people = select(Request.message_id).where(func.lower(Request.email).like(like))

@@ -92,7 +92,7 @@ class InboxPass:
         count = 0
         for item in self.store.unfiled(state.name):
             uid = item.uid if item.uidvalidity == state.uidvalidity else (box.find(item.message_id) if item.message_id else None)
-            if uid is not None and not self._file(box, uid, item.folder):
+            if uid is not None and not self._file(box, uid, item.folder, item.message_id):
                 continue  # refused this time; the others go on, and it is tried again next pass
             self.store.filed(item.id)
             count += 1
@@ -110,11 +110,12 @@ class InboxPass:
                 continue
             self.store.refiled(item.id, moved)
 
-    def _file(self, box: MailSource, uid: str, folder: str) -> bool:
+    def _file(self, box: MailSource, uid: str, folder: str, message_id: str | None = None) -> bool:
         """Move a message; True when it is out of the inbox. A refusal of this one message is logged and
-        left for the next pass; a lost connection stops the pass (SourceError)."""
+        left for the next pass; a lost connection stops the pass (SourceError). `message_id` when moving it
+        again after a stopped pass (see MailSource.file)."""
         try:
-            box.file(uid, folder)
+            box.file(uid, folder, message_id=message_id)
             return True
         except SourceError as exc:
             if not box.alive():
@@ -140,7 +141,7 @@ class InboxPass:
         key = message_key(email.message_id, raw if raw is not None else fetched.head)
         known = self.store.find(key) if self.store is not None else None
         if known is not None:
-            return self._duplicate(box, fetched, known, checkpoint, email.subject)
+            return self._duplicate(box, state, fetched, known, checkpoint, email.subject)
         if result is None:
             return self._record_held(box, state, fetched, checkpoint, email, key, ["message_too_large"],
                                      f"{fetched.size} bytes, over the limit of {self.max_message_bytes}")
@@ -166,7 +167,7 @@ class InboxPass:
         recorded = self.store.record(message, reply_row, review_reasons, checkpoint)
         if recorded is None:  # another process decided it first
             known = self.store.find(key)
-            return self._duplicate(box, fetched, known, None, email.subject)
+            return self._duplicate(box, state, fetched, known, None, email.subject)
         if self._file(box, fetched.uid, folder):
             self.store.filed(recorded)
         note = "reply held: too many automatic replies to this sender this hour" if reply_status == "held" else ""
@@ -196,10 +197,17 @@ class InboxPass:
             ]
         return message
 
-    def _duplicate(self, box, fetched: Fetched, known: Message, checkpoint, subject: str) -> Row:
+    def _duplicate(self, box, state: MailboxState, fetched: Fetched, known: Message, checkpoint, subject: str) -> Row:
         """Seen before (the same Message-ID): filed where the first went, never answered again."""
         if self.dry_run or self.store is None:
             return Row(fetched.uid, subject, known.outcome, tuple(known.reasons), known.folder, None, "already decided (dry run)")
+        if (known.mailbox, known.uidvalidity, known.uid) == (state.name, state.uidvalidity, fetched.uid):
+            # Not a copy but this very message, decided by another process working the same inbox: that process
+            # files it (or, if it stops first, the next pass does). Two MOVEs of one message at once can leave
+            # two copies in the folder.
+            if checkpoint is not None:
+                self.store.advance(*checkpoint)
+            return Row(fetched.uid, subject, known.outcome, tuple(known.reasons), known.folder, None, "decided by another process")
         self._file(box, fetched.uid, known.folder)
         if checkpoint is not None:
             self.store.advance(*checkpoint)

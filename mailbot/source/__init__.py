@@ -41,9 +41,10 @@ class MailSource(Protocol):
     def fetch(self, uids: list[str], max_bytes: int) -> Iterator[Fetched]:
         """Read messages without marking them seen."""
 
-    def file(self, uid: str, folder: str) -> bool:
+    def file(self, uid: str, folder: str, message_id: str | None = None) -> bool:
         """Move a message out of the inbox into a folder ("processed", "review", "ignored").
-        Returns False when it was no longer in the inbox."""
+        Returns False when it was no longer in the inbox. `message_id` is given when moving it again after
+        a pass that stopped: a move the server cut short may have put it in the folder already."""
 
     def find(self, message_id: str) -> str | None:
         """The handle of the message in the inbox with this Message-ID, if any."""

@@ -44,6 +44,11 @@ def connect(settings: ImapSettings, tokens: TokenSource | None) -> IMAPClient:
         raise SourceError(f"IMAP {settings.host}:{settings.port}: {type(exc).__name__}: {exc}") from None
 
 
+def capabilities(client: IMAPClient) -> set[str]:
+    """The server's capabilities as upper-case text (imapclient gives bytes)."""
+    return {(c.decode("ascii", "replace") if isinstance(c, bytes) else str(c)).upper() for c in client.capabilities()}
+
+
 class ImapSource:
     """One IMAP session on the configured inbox."""
 
@@ -52,7 +57,7 @@ class ImapSource:
         self.readonly = readonly
         self.client = connect(settings, tokens)
         try:
-            self.capabilities = {c.upper() for c in self.client.capabilities()}
+            self.capabilities = capabilities(self.client)
             self.folders = {name: self._server_name(getattr(settings, f"{name}_folder")) for name in ("processed", "review", "ignored")}
             self.created = [] if readonly else self.ensure_folders()
             self._selected = self.client.select_folder(settings.folder, readonly=readonly)
@@ -60,6 +65,9 @@ class ImapSource:
             self.close()
             raise SourceError(f"IMAP: {type(exc).__name__}: {exc}") from None
         self.name = f"imap://{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
+        # The inbox as of its last SELECT in this session (state() reads it again only when something came).
+        self._state: MailboxState | None = MailboxState(self.name, str(self._selected[b"UIDVALIDITY"]),
+                                                        int(self._selected.get(b"UIDNEXT", 0)))
 
     def _server_name(self, path: str) -> str:
         """A folder path written with '/' in the config, in the server's own hierarchy."""
@@ -83,15 +91,38 @@ class ImapSource:
         created = []
         for name in self.folders.values():
             if not self.client.folder_exists(name):
-                self.client.create_folder(name)
+                try:
+                    self.client.create_folder(name)
+                except IMAPClientError:
+                    if not self.client.folder_exists(name):
+                        raise
+                    continue  # another process working the same mailbox made it just now
                 created.append(name)
         return created
 
     def state(self) -> MailboxState:
+        """The inbox's UIDVALIDITY and UIDNEXT. The inbox stays selected between passes: while nothing has
+        come since the last SELECT, a NOOP and a UID SEARCH (cheap whatever the folder's size) answer for
+        it; a new SELECT, which costs Dovecot time in proportion to the folder's size, only when it has."""
         with _Guard("select"):
+            if self._state is not None and self._unchanged(self._state):
+                return self._state
             selected = self.client.select_folder(self.settings.folder, readonly=self.readonly)
             self._selected = selected
-        return MailboxState(self.name, str(selected[b"UIDVALIDITY"]), int(selected.get(b"UIDNEXT", 0)))
+        self._state = MailboxState(self.name, str(selected[b"UIDVALIDITY"]), int(selected.get(b"UIDNEXT", 0)))
+        return self._state
+
+    def _unchanged(self, known: MailboxState) -> bool:
+        """Has no message come into the selected inbox since `known` was read? (A new UIDVALIDITY ends the
+        session on Dovecot; a server that announces one instead gets a new SELECT.)"""
+        if not known.uidnext:
+            return False
+        _, responses = self.client.noop()  # brings the selected mailbox up to date
+        for response in responses:
+            if len(response) > 1 and response[0] == b"OK" and isinstance(response[1], bytes) and b"[UIDVALIDITY" in response[1].upper():
+                return False
+        # "UID n:*" always matches the newest message even when its UID is below n.
+        return not [u for u in self.client.search(["UID", f"{known.uidnext}:*"]) if u >= known.uidnext]
 
     def waiting(self, after: int | None) -> list[str]:
         with _Guard("search"):
@@ -113,27 +144,60 @@ class ImapSource:
                 bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
                 heads = self.client.fetch(large, ["BODY.PEEK[HEADER]"]) if large else {}
             for uid in chunk:
+                # A message moved away meanwhile (by a person, or another process) comes back as NIL: it is
+                # not in the inbox any more, and not an empty message to decide.
                 if uid in bodies:
-                    yield Fetched(str(uid), uid, bodies[uid].get(b"BODY[]") or b"", sizes[uid])
+                    if bodies[uid].get(b"BODY[]") is not None:
+                        yield Fetched(str(uid), uid, bodies[uid][b"BODY[]"], sizes[uid])
                 elif uid in heads:
-                    yield Fetched(str(uid), uid, None, sizes[uid], heads[uid].get(b"BODY[HEADER]") or b"")
+                    if heads[uid].get(b"BODY[HEADER]") is not None:
+                        yield Fetched(str(uid), uid, None, sizes[uid], heads[uid][b"BODY[HEADER]"])
 
-    def file(self, uid: str, folder: str) -> bool:
+    def file(self, uid: str, folder: str, message_id: str | None = None) -> bool:
         target = self.folders[folder]
         number = int(uid)
         with _Guard("file"):
             if number not in self.client.search(["UID", str(number)]):
                 return False  # filed already (a pass that stopped between moving and recording it)
-            if "MOVE" in self.capabilities:
-                self.client.move([number], target)
-            else:
-                self.client.copy([number], target)
+            if message_id and self._moved_already(number, target, message_id):
+                # A MOVE cut short (the server died in it) can leave the message in both folders: finish that
+                # move by taking it out of the inbox, rather than copying it into the folder a second time.
                 self.client.add_flags([number], [b"\\Deleted"], silent=True)
                 if "UIDPLUS" in self.capabilities:
                     self.client.uid_expunge([number])
                 else:
                     self.client.expunge()
+                return True
+            try:
+                if "MOVE" in self.capabilities:
+                    self.client.move([number], target)
+                else:
+                    self.client.copy([number], target)
+                    self.client.add_flags([number], [b"\\Deleted"], silent=True)
+                    if "UIDPLUS" in self.capabilities:
+                        self.client.uid_expunge([number])
+                    else:
+                        self.client.expunge()
+            except IMAPClientError as exc:
+                if "EXPUNGEISSUED" in str(exc).upper():
+                    return False  # moved away since the search (by a person, or another process)
+                raise
         return True
+
+    def _moved_already(self, number: int, target: str, message_id: str) -> bool:
+        """Does the folder hold this inbox message already: the same Message-ID, size and arrival time?"""
+        mine = self.client.fetch([number], ["RFC822.SIZE", "INTERNALDATE"]).get(number)
+        if not mine:
+            return False
+        self._state = None  # another folder is selected for a while: the next state() SELECTs the inbox again
+        self.client.select_folder(target, readonly=True)
+        try:
+            found = self.client.search(["HEADER", "Message-ID", message_id])
+            copies = list(self.client.fetch(found, ["RFC822.SIZE", "INTERNALDATE"]).values()) if found else []
+        finally:
+            self.client.select_folder(self.settings.folder, readonly=self.readonly)
+        return any(copy.get(b"RFC822.SIZE") == mine.get(b"RFC822.SIZE") and copy.get(b"INTERNALDATE") == mine.get(b"INTERNALDATE")
+                   for copy in copies)
 
     def find(self, message_id: str) -> str | None:
         with _Guard("search"):
@@ -144,6 +208,7 @@ class ImapSource:
         if not message_id:
             return False  # its UID changed when it was filed; without a Message-ID it cannot be found again
         with _Guard("refile"):
+            self._state = None  # another folder is selected for a while: the next state() SELECTs the inbox again
             self.client.select_folder(self.folders[from_folder])
             try:
                 found = self.client.search(["UNDELETED", "HEADER", "Message-ID", message_id])
@@ -200,7 +265,7 @@ class ImapWatcher:
 
     def supported(self) -> bool:
         self._ensure()
-        return "IDLE" in {c.upper() for c in self.client.capabilities()}
+        return "IDLE" in capabilities(self.client)
 
     def _ensure(self) -> None:
         if self.client is None:

@@ -75,7 +75,7 @@ class MaildirSource:
             except OSError as exc:
                 raise SourceError(f"Maildir {path}: {exc.strerror or exc}") from None
 
-    def file(self, uid: str, folder: str) -> bool:
+    def file(self, uid: str, folder: str, message_id: str | None = None) -> bool:
         path = self._files().get(uid)
         if path is None:
             return False

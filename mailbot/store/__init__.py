@@ -11,7 +11,7 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.store.models import AuditEntry, Checkpoint, Message, Reply, Request, ReviewItem
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_UPGRADE_LOCK = 0x6D61696C626F74  # "mailbot": the PostgreSQL advisory lock held while the schema is upgraded
 
 
 def utcnow() -> datetime:
@@ -95,6 +96,14 @@ class Store:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.begin() as connection:
+            # One transaction for the whole upgrade, and one upgrade at a time: a process killed half-way leaves
+            # the schema as it was, and two processes starting together on a new database do not both create it.
+            if connection.dialect.name == "sqlite":
+                # pysqlite runs DDL outside any transaction unless one is open; IMMEDIATE takes the write lock now,
+                # so a second process waits here (busy_timeout) and then finds the schema up to date.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            elif connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

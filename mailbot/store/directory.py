@@ -6,6 +6,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from mailbot.directory import Directory
 from mailbot.directory import Organisation as OrganisationEntry
@@ -103,5 +104,8 @@ def follow_files(store: Store, directory: Directory, fingerprint: str) -> bool:
     seen = next((d.get("fingerprint") for d in last if d.get("source") == "config files"), None)
     if seen == fingerprint and not is_empty(store):
         return False
-    replace(store, directory, "mailbot", "config files", fingerprint=fingerprint)
+    try:
+        replace(store, directory, "mailbot", "config files", fingerprint=fingerprint)
+    except IntegrityError:  # another process started at the same moment and imported them first
+        return False
     return True

@@ -179,3 +179,14 @@ class Person(Base):
     title: Mapped[str] = mapped_column(String(255))
     seniority: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Lease(Base):
+    """Which node works a mailbox: the holder renews it; when it lapses another node takes it."""
+
+    __tablename__ = "leases"
+
+    mailbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

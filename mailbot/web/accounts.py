@@ -19,6 +19,8 @@ LOCK_FOR = timedelta(minutes=15)
 SESSION_IDLE = timedelta(hours=2)
 SESSION_MAX = timedelta(hours=12)
 _HASHER = PasswordHasher()
+# One answer for every refusal: it must not tell whether a name exists or an account is locked.
+REFUSED = f"Wrong name or password, or too many failed attempts: after {MAX_FAILURES} an account waits {LOCK_FOR.seconds // 60} minutes."
 
 
 class LoginRefused(Exception):
@@ -54,23 +56,28 @@ def log_in(store: Store, name: str, password: str) -> tuple[str, SignedIn]:
         user = session.scalar(select(User).where(User.name == name.strip()).with_for_update())
         if user is None:
             _HASHER.hash(password)  # take as long as a real check: do not tell names apart by timing
-            raise LoginRefused("wrong name or password")
+            raise LoginRefused(REFUSED)
         if user.locked_until is not None and _aware(user.locked_until) > now:
-            raise LoginRefused("this account is locked after too many failed logins; try again later")
+            raise LoginRefused(REFUSED)
         try:
             _HASHER.verify(user.password_hash, password)
         except (VerificationError, InvalidHashError):
+            # Counted in this transaction, which must commit: raising inside it would roll the count back.
             user.failed_logins += 1
             if user.failed_logins >= MAX_FAILURES:
                 user.locked_until, user.failed_logins = now + LOCK_FOR, 0
                 session.add(AuditEntry(at=now, actor=user.name, action="account_locked", detail={"for_minutes": LOCK_FOR.seconds // 60}))
-            raise LoginRefused("wrong name or password") from None
-        user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
-        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        session.add(WebSession(id=_digest(token), user_id=user.id, csrf_token=csrf, created_at=now, last_seen_at=now,
-                               expires_at=now + SESSION_MAX))
-        session.add(AuditEntry(at=now, actor=user.name, action="logged_in", detail={}))
-        return token, SignedIn(user.id, user.name, csrf)
+            signed_in = None
+        else:
+            user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+            token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+            session.add(WebSession(id=_digest(token), user_id=user.id, csrf_token=csrf, created_at=now, last_seen_at=now,
+                                   expires_at=now + SESSION_MAX))
+            session.add(AuditEntry(at=now, actor=user.name, action="logged_in", detail={}))
+            signed_in = SignedIn(user.id, user.name, csrf)
+    if signed_in is None:
+        raise LoginRefused(REFUSED)
+    return token, signed_in
 
 
 def session_for(store: Store, token: str | None) -> SignedIn | None:

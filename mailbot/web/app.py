@@ -16,7 +16,7 @@ from mailbot.decide.authentication import trusted_header
 from mailbot.decide.rules import sender_not_authenticated
 from mailbot.directory import parse_directory
 from mailbot.errors import ConfigError
-from mailbot.review import ACTIONS, AlreadyDecided, Edit, NotFound, ReviewDesk, sentence
+from mailbot.review import ACTIONS, AlreadyDecided, Edit, NotFound, ReviewDesk, held_reasons, sentence
 from mailbot.review import dashboard as dashboard_figures
 from mailbot.review import history, worklist
 from mailbot.settings import is_loopback
@@ -34,6 +34,9 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+MAX_REQUESTS = 100  # rows a decision form may carry
 
 
 class NeedsLogin(Exception):
@@ -154,7 +157,8 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         header = trusted_header(email, triage.decider.trusted_ids, triage.decider.exchange_online)
         verified = triage.decider.facts(email)
         person = triage.directory.person(email.sender.email if email.sender else None)
-        return page("message", nav="queue", user=user, message=row, review=review, audit=audit, email=email, auth_header=header,
+        reasons = held_reasons(review.reasons, row.requests) if review else ()
+        return page("message", nav="queue", user=user, message=row, review=review, reasons=reasons, audit=audit, email=email, auth_header=header,
                     authenticated=sender_not_authenticated(verified) is None,
                     person=person, organisation=verified.organisation, error=error)
 
@@ -162,7 +166,13 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
     def decide(message_id: int, request: Request, form=Depends(checked_form), user=Depends(signed_in)):
         directory_ready()
         action = form.get("action", "")
-        count = int(form.get("count", "0") or 0)
+        try:
+            count = int(form.get("count", "0") or 0)
+        except ValueError:
+            count = -1
+        if not 0 <= count <= MAX_REQUESTS:  # the page writes it; anything else is a damaged or forged form
+            return RedirectResponse(f"/messages/{message_id}?" + urlencode({"error": "The form was damaged. Nothing was changed; reload the page."}),
+                                    status_code=303)
         edits = [Edit(form.get(f"name{n}"), form.get(f"email{n}"), form.get(f"access{n}")) for n in range(count)]
         extra = Edit(form.get("name_new"), form.get("email_new"), form.get("access_new"))
         if any((extra.name or "").strip() or (extra.email or "").strip() for _ in [0]):
