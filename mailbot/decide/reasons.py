@@ -21,6 +21,7 @@ REASONS = MappingProxyType(
         "message_too_large": "The message is larger than mailbot reads; it was not opened.",
         "reply_rate_limited": "Too many automatic replies went to this sender in the last hour; this one waits for a person.",
         "processing_failed": "mailbot failed while processing this message; the error is kept with it.",
+        "message_unreadable": "The mail server could not read this message (reading it broke the connection); it stays in the inbox.",
         "reply_failed": "The reply could not be sent (the mail server refused it or kept failing); see its error.",
         # each request
         "endorser_not_senior_enough": "The sender is not senior enough to endorse this access.",

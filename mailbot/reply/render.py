@@ -6,9 +6,13 @@ import hashlib
 import re
 import textwrap
 from dataclasses import dataclass
-from email.headerregistry import Address as HeaderAddress
-from email.message import EmailMessage
-from email.utils import formatdate
+from email import charset as _charsets
+from email import policy as _policies
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -17,6 +21,9 @@ from mailbot.decide.outcome import Decision, RequestDecision
 from mailbot.parse.message import Address, Email
 from mailbot.policy import Policy
 
+_UTF8 = _charsets.Charset("utf-8")
+_UTF8.body_encoding = _charsets.QP  # readable on the wire, safe for any line length
+_WIRE = _policies.compat32.clone(linesep="\r\n")
 ORDER = ("approved", "rejected", "needs_info", "redirected", "informed")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
@@ -57,13 +64,24 @@ class Reply:
     in_reply_to: str | None
     references: tuple[str, ...]
 
-    def to_message(self, date: str | None = None) -> EmailMessage:
-        message = EmailMessage()
+    def to_message(self, date: str | None = None) -> Message:
+        """The reply as a MIME message: a text part and, when rendered, an HTML alternative.
+
+        Built with the standard library's classic MIME classes, which serialise several times faster
+        than EmailMessage's; every header value was made one line, without control characters, above.
+        """
+        text = MIMEText(self.text, "plain", _UTF8)
+        if self.html:
+            message: Message = MIMEMultipart("alternative")
+            message.attach(text)
+            message.attach(MIMEText(self.html, "html", _UTF8))
+        else:
+            message = text
         message["From"] = _header_address(self.sender)
-        message["To"] = [_header_address(a) for a in self.to]
+        message["To"] = ", ".join(_header_address(a) for a in self.to)
         if self.cc:
-            message["Cc"] = [_header_address(a) for a in self.cc]
-        message["Subject"] = self.subject
+            message["Cc"] = ", ".join(_header_address(a) for a in self.cc)
+        message["Subject"] = str(Header(self.subject, "utf-8")) if not self.subject.isascii() else self.subject
         message["Date"] = date or formatdate(localtime=False, usegmt=True)
         message["Message-ID"] = self.message_id
         if self.in_reply_to:
@@ -72,15 +90,16 @@ class Reply:
             message["References"] = " ".join(self.references)
         message["Auto-Submitted"] = "auto-replied"
         message["X-Auto-Response-Suppress"] = "All"
-        message.set_content(self.text)
-        if self.html:
-            message.add_alternative(self.html, subtype="html")
         return message
 
+    def to_bytes(self, date: str | None = None) -> bytes:
+        """The reply as sent: CRLF line ends."""
+        return self.to_message(date).as_bytes(policy=_WIRE)
 
-def _header_address(address: Address) -> HeaderAddress:
-    local, _, domain = address.email.rpartition("@")
-    return HeaderAddress(display_name=safe_text(address.name, 80), username=local, domain=domain)
+
+def _header_address(address: Address) -> str:
+    """'Name <addr>', the name RFC 2047-encoded when it is not ASCII (and quoted when it must be)."""
+    return formataddr((safe_text(address.name, 80), address.email), charset="utf-8")
 
 
 class ReplyRenderer:

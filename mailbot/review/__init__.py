@@ -224,7 +224,7 @@ class ReviewDesk:
         due = now
         if len(recent) >= self.replies_per_hour:  # over the limit: it waits until the oldest leaves the hour
             due = min(_aware(t) for t in recent) + timedelta(hours=1)
-        content = reply.to_message().as_bytes(policy=email_policy.SMTP)
+        content = reply.to_bytes()
         envelope = [a.email for a in (*reply.to, *reply.cc)]
         row = session.scalar(select(Reply).where(Reply.message_id == message.id))
         if row is None:

@@ -1,4 +1,9 @@
-"""One pass over the inbox: read each waiting message, triage it, record it with its reply, file it away."""
+"""One pass over the inbox: read what waits, triage it, record it with its reply, file it away.
+
+Messages go through in batches: one fetch, the decisions, one transaction recording them all with
+their replies and the checkpoint, one MOVE per folder, one update marking them filed. A batch that
+cannot be recorded whole is recorded one message at a time, so one bad message holds up nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,9 @@ import logging
 import traceback
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email import policy
-from typing import Callable
+from typing import Callable, Iterator
 
-from mailbot.parse import parse_email
+from mailbot.parse import Email, parse_email
 from mailbot.source import Fetched, MailboxState, MailSource, SourceError
 from mailbot.store import Message, Reply, Request, Store, message_key, utcnow
 from mailbot.triage import Triage, TriageResult
@@ -50,8 +54,26 @@ class PassReport:
         return sum(1 for r in self.rows if r.reply)
 
 
+@dataclass
+class _Item:
+    """One message of a batch on its way: decided, to be recorded (unless seen before) and filed."""
+
+    fetched: Fetched
+    email: Email
+    key: str
+    folder: str
+    row: Row
+    result: TriageResult | None = None
+    reply_status: str = "pending"
+    review_reasons: list[str] | None = None
+    reasons: list[str] | None = None  # a hold mailbot itself decided (too large, failed): its reasons
+    error: str | None = None
+    known: Message | None = None  # recorded before: a copy (or this very message, by another process)
+    record_id: int | None = None
+
+
 class InboxPass:
-    """Works through what waits in the inbox, one message at a time; one bad message stops nothing."""
+    """Works through what waits in the inbox; one bad message stops nothing."""
 
     def __init__(self, triage: Triage, store: Store | None, batch_size: int, max_message_bytes: int,
                  replies_per_hour: int, dry_run: bool = False):
@@ -61,17 +83,22 @@ class InboxPass:
         self.max_message_bytes = max_message_bytes
         self.replies_per_hour = replies_per_hour
         self.dry_run = dry_run
-        self.should_stop: Callable[[], bool] = lambda: False  # asked between messages: stop cleanly
+        self.should_stop: Callable[[], bool] = lambda: False  # asked between batches: stop cleanly
+
+    @property
+    def writes(self) -> bool:
+        return self.store is not None and not self.dry_run
+
     def run(self, box: MailSource, progress: Callable[[int], Callable[[], None]] | None = None) -> PassReport:
         report = PassReport()
         state = box.state()
         after = None
-        if self.store is not None and not self.dry_run:
+        if self.writes:
             checkpoint = self.store.checkpoint(state.name)
             if checkpoint and checkpoint[0] == state.uidvalidity:
                 after = checkpoint[1]
                 if state.uidnext and after >= state.uidnext - 1 and not self.store.moves_waiting(state.name):
-                    return report  # nothing new: the idle poll costs one SELECT, whatever the folder's size
+                    return report  # nothing new: the idle poll costs a NOOP and a search, whatever the folder's size
             elif checkpoint:
                 log.warning("UIDVALIDITY changed: reading the whole inbox again; decided messages are not answered twice",
                             extra={"mailbox": state.name, "was": checkpoint[0], "now": state.uidvalidity})
@@ -80,19 +107,229 @@ class InboxPass:
         uids = box.waiting(after)
         advance = progress(len(uids)) if progress and uids else (lambda: None)
         for start in range(0, len(uids), self.batch_size):
-            for fetched in box.fetch(uids[start : start + self.batch_size], self.max_message_bytes):
-                report.rows.append(self.handle(box, state, fetched))
+            rows = self._batch(box, state, uids[start : start + self.batch_size])
+            report.rows.extend(rows)
+            for _ in rows:
                 advance()
-                if self.should_stop():
-                    return report  # the rest waits for the next start; nothing is half done
+            if self.should_stop():
+                break  # the rest waits for the next start; nothing is half done
         return report
+
+    # -- a batch -------------------------------------------------------------------------------------
+
+    def _batch(self, box: MailSource, state: MailboxState, uids: list[str]) -> list[Row]:
+        items = [self._decide(f) for f in self._fetch(box, state, uids)]
+        if self.store is not None:
+            self._plan(items)  # a dry run reads the store too (duplicates, rate limits), writing nothing
+        if not self.writes:
+            return [item.row if item.known is None else
+                    Row(item.row.uid, item.row.subject, item.known.outcome, tuple(item.known.reasons), item.known.folder, None,
+                        "already decided (dry run)") for item in items]
+        last = max((int(u) for u in uids if u.isdigit()), default=0)
+        self._record(state, items, (state.name, state.uidvalidity, last) if last else None)
+        self._file(box, state, items)
+        return [item.row for item in items]
+
+    def _fetch(self, box: MailSource, state: MailboxState, uids: list[str]) -> Iterator[Fetched]:
+        """The batch's messages. A batch whose fetch broke the connection before is read a message at a time;
+        a message whose own fetch broke it is held for review unread, and the inbox goes on past it."""
+        failures = self.store.fetch_failures(state.name, state.uidvalidity) if self.writes else {}
+        try:
+            if not any(uid in failures for uid in uids):
+                yield from box.fetch(uids, self.max_message_bytes)
+                return
+            for uid in uids:
+                if failures.get(uid, 0) >= 1:
+                    self._hold_unreadable(state, uid)
+                    continue
+                try:
+                    yield from box.fetch([uid], self.max_message_bytes)
+                except SourceError as exc:
+                    self.store.audit("fetch_failed", mailbox=state.name, uidvalidity=state.uidvalidity, uids=[uid], error=str(exc))
+                    self._hold_unreadable(state, uid, str(exc))
+                    raise
+        except SourceError as exc:
+            if self.writes and len(uids) > 1:
+                self.store.audit("fetch_failed", mailbox=state.name, uidvalidity=state.uidvalidity, uids=uids, error=str(exc))
+            raise
+
+    def _hold_unreadable(self, state: MailboxState, uid: str, error: str | None = None) -> None:
+        """Record a message the server cannot read (its fetch drops the connection) as held, past the checkpoint."""
+        key = f"unreadable:{state.name}:{state.uidvalidity}:{uid}"
+        if self.store.known([key]):
+            return
+        message = Message(key=key[:512], mailbox=state.name, uidvalidity=state.uidvalidity, uid=uid, message_id=None,
+                          sender=None, subject=None, size=0, seen_at=utcnow(), outcome="review", reasons=["message_unreadable"],
+                          endorser=None, folder="review", state="filed", raw=None,
+                          error=error or "the server drops the connection when this message is read; it stays in the inbox")
+        # No checkpoint move: messages before it in its batch may not be recorded yet.
+        self.store.record(message, None, ["message_unreadable"], None)
+        log.error("a message the server cannot read is held for review; the inbox goes on past it", extra={"uid": uid})
+
+    def _decide(self, fetched: Fetched) -> _Item:
+        try:
+            if fetched.raw is None:
+                email = parse_email(fetched.head + b"\r\n\r\n")
+                reasons, error = ["message_too_large"], f"{fetched.size} bytes, over the limit of {self.max_message_bytes}"
+                return _Item(fetched, email, message_key(email.message_id, fetched.head), "review",
+                             Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error),
+                             review_reasons=reasons, reasons=reasons, error=error)
+            result = self.triage.run(fetched.raw)
+        except Exception as exc:  # any step failing holds this message, and the rest goes on
+            log.exception("a message could not be processed; it is held for review", extra={"uid": fetched.uid})
+            return self._failed(fetched, exc)
+        decision, reply = result.decision, result.reply
+        folder = FOLDER_FOR.get(decision.outcome, "processed")
+        note = "dry run: nothing recorded, moved or sent" if self.dry_run else ""
+        return _Item(fetched, result.email, message_key(result.email.message_id, fetched.raw), folder,
+                     Row(fetched.uid, result.email.subject, decision.outcome, decision.reasons, folder,
+                         reply.message_id if reply else None, note),
+                     result=result, review_reasons=list(decision.reasons) if decision.outcome == "review" else None)
+
+    def _failed(self, fetched: Fetched, exc: Exception) -> _Item:
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
+        email = parse_email(fetched.raw or fetched.head + b"\r\n\r\n")
+        reasons = ["processing_failed"]
+        return _Item(fetched, email, message_key(email.message_id, fetched.raw or fetched.head), "review",
+                     Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error),
+                     review_reasons=reasons, reasons=reasons, error=error)
+
+    def _plan(self, items: list[_Item]) -> None:
+        """Against the store, for the whole batch at once: which were seen before, which replies the limit holds."""
+        known = self.store.known([item.key for item in items])
+        counts = self.store.reply_counts(
+            sorted({_address(i.result.reply.to[0].email) for i in items if i.result and i.result.reply}), utcnow() - timedelta(hours=1))
+        keys: set[str] = set()
+        for item in items:
+            if item.key in known or item.key in keys:
+                item.known = known.get(item.key)
+                continue
+            keys.add(item.key)
+            reply = item.result.reply if item.result else None
+            if reply is None:
+                continue
+            recipient = _address(reply.to[0].email)
+            if counts.get(recipient, 0) >= self.replies_per_hour:
+                item.reply_status, item.folder, item.review_reasons = "held", "review", ["reply_rate_limited"]
+                item.row = Row(item.row.uid, item.row.subject, item.row.outcome, ("reply_rate_limited",), "review", None,
+                               "reply held: too many automatic replies to this sender this hour")
+            else:
+                counts[recipient] = counts.get(recipient, 0) + 1
+
+    # -- recording -------------------------------------------------------------------------------------
+
+    def _entries(self, state: MailboxState, item: _Item) -> tuple[Message, Reply | None, list[str] | None]:
+        message = self._message(state, item)
+        reply = item.result.reply if item.result else None
+        reply_row = None
+        if reply is not None:
+            reply_row = Reply(recipient=_address(reply.to[0].email), envelope_to=[a.email for a in (*reply.to, *reply.cc)],
+                              subject=reply.subject, rfc_message_id=reply.message_id, template=reply.template,
+                              content=reply.to_bytes(), status=item.reply_status, attempts=0,
+                              next_attempt_at=message.seen_at, created_at=message.seen_at)
+        return message, reply_row, item.review_reasons
+
+    def _record(self, state: MailboxState, items: list[_Item], checkpoint) -> None:
+        new = [item for item in items if item.known is None and not self._repeated(item, items)]
+        try:
+            ids = self.store.record_many([self._entries(state, item) for item in new], checkpoint)
+            for item, record_id in zip(new, ids):
+                item.record_id = record_id
+            return
+        except Exception as exc:  # typically another process recorded one of them first
+            log.info("a batch could not be recorded whole; recording its messages one by one",
+                     extra={"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+        for item in new:  # one at a time: another process may have recorded some, and a row may not be writable
+            item_checkpoint = (state.name, state.uidvalidity, item.fetched.order) if item.fetched.order else None
+            try:
+                item.record_id = self.store.record(*self._entries(state, item), item_checkpoint)
+                if item.record_id is None:
+                    item.known = self.store.known([item.key]).get(item.key)
+            except Exception as exc:
+                log.exception("a message could not be recorded; it is held for review", extra={"uid": item.fetched.uid})
+                failed = self._failed(item.fetched, exc)
+                item.folder, item.row, item.review_reasons, item.reasons, item.error, item.result = (
+                    failed.folder, failed.row, failed.review_reasons, failed.reasons, failed.error, None)
+                item.record_id = self.store.record(*self._entries(state, item), item_checkpoint)
+        if checkpoint is not None:
+            self.store.advance(*checkpoint)
+
+    @staticmethod
+    def _repeated(item: _Item, items: list[_Item]) -> bool:
+        """A second copy within the same batch (the same key twice): filed like the first, not recorded."""
+        first = next(i for i in items if i.key == item.key)
+        if first is not item:
+            item.known = None
+            item.folder = first.folder
+            item.row = Row(item.row.uid, item.row.subject, first.row.outcome, first.row.reasons, first.folder, None,
+                           "already decided: not answered again")
+            return True
+        return False
+
+    def _message(self, state: MailboxState, item: _Item) -> Message:
+        decision = item.result.decision if item.result else None
+        endorser = decision.endorser if decision else None
+        email, fetched = item.email, item.fetched
+        message = Message(
+            key=item.key, mailbox=state.name, uidvalidity=state.uidvalidity, uid=fetched.uid, message_id=email.message_id,
+            sender=_address(email.sender.email) if email.sender else None, subject=email.subject[:2000], size=fetched.size,
+            seen_at=utcnow(), outcome="review" if decision is None else decision.outcome,
+            reasons=list(item.reasons) if item.reasons is not None else list(decision.reasons),
+            endorser=None if endorser is None else {
+                "email": endorser.email, "name": endorser.name, "organisation": endorser.organisation,
+                "seniority": endorser.seniority, "source": endorser.source, "stated_title": endorser.stated_title},
+            folder=item.folder, state="decided", raw=fetched.raw, error=item.error,
+        )
+        if decision is not None:
+            message.requests = [
+                Request(position=n, name=request.request.name, email=_address(request.request.email, lower=False),
+                        access=request.request.access, outcome=request.outcome, reasons=list(request.reasons),
+                        approved_by="mailbot" if request.outcome == "approved" else None,
+                        approved_at=message.seen_at if request.outcome == "approved" else None)
+                for n, request in enumerate(decision.requests)
+            ]
+        return message
+
+    # -- filing ----------------------------------------------------------------------------------------
+
+    def _file(self, box: MailSource, state: MailboxState, items: list[_Item]) -> None:
+        """One move per folder for the batch; then what was moved is marked filed."""
+        by_folder: dict[str, list[_Item]] = {}
+        for item in items:
+            if item.known is not None:
+                if (item.known.mailbox, item.known.uidvalidity, item.known.uid) == (state.name, state.uidvalidity, item.fetched.uid):
+                    # Not a copy but this very message, decided by another process working the same inbox: that
+                    # process files it (or, if it stops first, the next pass does). Two MOVEs of one message at
+                    # once can leave two copies in the folder.
+                    item.row = Row(item.row.uid, item.row.subject, item.known.outcome, tuple(item.known.reasons),
+                                   item.known.folder, None, "decided by another process")
+                    continue
+                item.folder = item.known.folder
+                item.row = Row(item.row.uid, item.row.subject, item.known.outcome, tuple(item.known.reasons),
+                               item.known.folder, None, "already decided: not answered again")
+                self.store.audit("duplicate_filed", item.known.id, uid=item.fetched.uid, folder=item.known.folder)
+            by_folder.setdefault(item.folder, []).append(item)
+        filed: list[int] = []
+        for folder, group in by_folder.items():
+            try:
+                moved = set(box.file_many([item.fetched.uid for item in group], folder))
+            except SourceError as exc:
+                if not box.alive():
+                    raise  # the connection went: the next pass files them (they are recorded)
+                log.error("messages could not be filed; they stay in the inbox and are tried again next pass",
+                          extra={"folder": folder, "error": str(exc)})
+                continue
+            filed.extend(item.record_id for item in group if item.record_id is not None and item.fetched.uid in moved)
+            # recorded but no longer in the inbox (someone moved it): filed as far as mailbot is concerned
+            filed.extend(item.record_id for item in group if item.record_id is not None and item.fetched.uid not in moved)
+        self.store.filed_many(filed)
 
     def file_unfiled(self, box: MailSource, state: MailboxState) -> int:
         """File messages decided in an earlier pass that stopped before moving them."""
         count = 0
         for item in self.store.unfiled(state.name):
             uid = item.uid if item.uidvalidity == state.uidvalidity else (box.find(item.message_id) if item.message_id else None)
-            if uid is not None and not self._file(box, uid, item.folder, item.message_id):
+            if uid is not None and not self._file_one(box, uid, item.folder, item.message_id):
                 continue  # refused this time; the others go on, and it is tried again next pass
             self.store.filed(item.id)
             count += 1
@@ -110,8 +347,8 @@ class InboxPass:
                 continue
             self.store.refiled(item.id, moved)
 
-    def _file(self, box: MailSource, uid: str, folder: str, message_id: str | None = None) -> bool:
-        """Move a message; True when it is out of the inbox. A refusal of this one message is logged and
+    def _file_one(self, box: MailSource, uid: str, folder: str, message_id: str | None = None) -> bool:
+        """Move one message; True when it is out of the inbox. A refusal of this one message is logged and
         left for the next pass; a lost connection stops the pass (SourceError). `message_id` when moving it
         again after a stopped pass (see MailSource.file)."""
         try:
@@ -123,108 +360,3 @@ class InboxPass:
             log.error("a message could not be filed; it stays in the inbox and is tried again next pass",
                       extra={"uid": uid, "folder": folder, "error": str(exc)})
             return False
-
-    def handle(self, box: MailSource, state: MailboxState, fetched: Fetched) -> Row:
-        checkpoint = (state.name, state.uidvalidity, fetched.order) if fetched.order else None
-        try:
-            return self._handle(box, state, fetched, checkpoint)
-        except SourceError:
-            raise  # the mailbox went away: the pass stops, the message is picked up again next time
-        except Exception as exc:  # any other step failing holds this message, and the rest goes on
-            log.exception("a message could not be processed; it is held for review", extra={"uid": fetched.uid})
-            return self._hold_failed(box, state, fetched, checkpoint, exc)
-
-    def _handle(self, box, state, fetched: Fetched, checkpoint) -> Row:
-        raw = fetched.raw
-        result = self.triage.run(raw) if raw is not None else None
-        email = result.email if result else parse_email(fetched.head + b"\r\n\r\n")
-        key = message_key(email.message_id, raw if raw is not None else fetched.head)
-        known = self.store.find(key) if self.store is not None else None
-        if known is not None:
-            return self._duplicate(box, state, fetched, known, checkpoint, email.subject)
-        if result is None:
-            return self._record_held(box, state, fetched, checkpoint, email, key, ["message_too_large"],
-                                     f"{fetched.size} bytes, over the limit of {self.max_message_bytes}")
-        decision, reply = result.decision, result.reply
-        folder = FOLDER_FOR.get(decision.outcome, "processed")
-        review_reasons = list(decision.reasons) if decision.outcome == "review" else None
-        reply_status = "pending"
-        if reply is not None and self.store is not None:  # a dry run reads the store too, writing nothing
-            recent = self.store.replies_since(_address(reply.to[0].email), utcnow() - timedelta(hours=1))
-            if recent >= self.replies_per_hour:
-                reply_status, folder, review_reasons = "held", "review", ["reply_rate_limited"]
-        if self.dry_run or self.store is None:
-            return Row(fetched.uid, email.subject, decision.outcome, decision.reasons, folder,
-                       reply.message_id if reply else None, "dry run: nothing recorded, moved or sent")
-        message = self._message(state, fetched, raw, email, key, result, folder)
-        reply_row = None
-        if reply is not None:
-            content = reply.to_message().as_bytes(policy=policy.SMTP)
-            envelope = [a.email for a in (*reply.to, *reply.cc)]
-            reply_row = Reply(recipient=_address(reply.to[0].email), envelope_to=envelope, subject=reply.subject,
-                              rfc_message_id=reply.message_id, template=reply.template, content=content, status=reply_status,
-                              attempts=0, next_attempt_at=message.seen_at, created_at=message.seen_at)
-        recorded = self.store.record(message, reply_row, review_reasons, checkpoint)
-        if recorded is None:  # another process decided it first
-            known = self.store.find(key)
-            return self._duplicate(box, state, fetched, known, None, email.subject)
-        if self._file(box, fetched.uid, folder):
-            self.store.filed(recorded)
-        note = "reply held: too many automatic replies to this sender this hour" if reply_status == "held" else ""
-        return Row(fetched.uid, email.subject, decision.outcome, tuple(review_reasons or decision.reasons), folder,
-                   reply.message_id if reply and reply_status != "held" else None, note)
-
-    def _message(self, state, fetched: Fetched, raw: bytes | None, email, key: str, result: TriageResult | None, folder: str,
-                 outcome: str | None = None, reasons: list[str] | None = None, error: str | None = None) -> Message:
-        decision = result.decision if result else None
-        endorser = decision.endorser if decision else None
-        message = Message(
-            key=key, mailbox=state.name, uidvalidity=state.uidvalidity, uid=fetched.uid, message_id=email.message_id,
-            sender=_address(email.sender.email) if email.sender else None, subject=email.subject[:2000], size=fetched.size,
-            seen_at=utcnow(), outcome=outcome or decision.outcome, reasons=reasons if reasons is not None else list(decision.reasons),
-            endorser=None if endorser is None else {
-                "email": endorser.email, "name": endorser.name, "organisation": endorser.organisation,
-                "seniority": endorser.seniority, "source": endorser.source, "stated_title": endorser.stated_title},
-            folder=folder, state="decided", raw=raw, error=error,
-        )
-        if decision is not None and outcome is None:
-            message.requests = [
-                Request(position=n, name=item.request.name, email=_address(item.request.email, lower=False), access=item.request.access,
-                        outcome=item.outcome, reasons=list(item.reasons),
-                        approved_by="mailbot" if item.outcome == "approved" else None,
-                        approved_at=message.seen_at if item.outcome == "approved" else None)
-                for n, item in enumerate(decision.requests)
-            ]
-        return message
-
-    def _duplicate(self, box, state: MailboxState, fetched: Fetched, known: Message, checkpoint, subject: str) -> Row:
-        """Seen before (the same Message-ID): filed where the first went, never answered again."""
-        if self.dry_run or self.store is None:
-            return Row(fetched.uid, subject, known.outcome, tuple(known.reasons), known.folder, None, "already decided (dry run)")
-        if (known.mailbox, known.uidvalidity, known.uid) == (state.name, state.uidvalidity, fetched.uid):
-            # Not a copy but this very message, decided by another process working the same inbox: that process
-            # files it (or, if it stops first, the next pass does). Two MOVEs of one message at once can leave
-            # two copies in the folder.
-            if checkpoint is not None:
-                self.store.advance(*checkpoint)
-            return Row(fetched.uid, subject, known.outcome, tuple(known.reasons), known.folder, None, "decided by another process")
-        self._file(box, fetched.uid, known.folder)
-        if checkpoint is not None:
-            self.store.advance(*checkpoint)
-        self.store.audit("duplicate_filed", known.id, uid=fetched.uid, folder=known.folder)
-        return Row(fetched.uid, subject, known.outcome, tuple(known.reasons), known.folder, None, "already decided: not answered again")
-
-    def _record_held(self, box, state, fetched: Fetched, checkpoint, email, key: str, reasons: list[str], error: str) -> Row:
-        if self.dry_run or self.store is None:
-            return Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error)
-        message = self._message(state, fetched, fetched.raw, email, key, None, "review", outcome="review", reasons=reasons, error=error)
-        recorded = self.store.record(message, None, reasons, checkpoint)
-        if recorded is not None and self._file(box, fetched.uid, "review"):
-            self.store.filed(recorded)
-        return Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error)
-
-    def _hold_failed(self, box, state, fetched: Fetched, checkpoint, exc: Exception) -> Row:
-        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
-        email = parse_email(fetched.raw or fetched.head + b"\r\n\r\n")
-        key = message_key(email.message_id, fetched.raw or fetched.head)
-        return self._record_held(box, state, fetched, checkpoint, email, key, ["processing_failed"], error)

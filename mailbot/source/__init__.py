@@ -46,6 +46,9 @@ class MailSource(Protocol):
         Returns False when it was no longer in the inbox. `message_id` is given when moving it again after
         a pass that stopped: a move the server cut short may have put it in the folder already."""
 
+    def file_many(self, uids: list[str], folder: str) -> list[str]:
+        """File several messages into one folder at once; returns those moved (the others had gone)."""
+
     def find(self, message_id: str) -> str | None:
         """The handle of the message in the inbox with this Message-ID, if any."""
 

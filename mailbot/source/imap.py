@@ -184,6 +184,36 @@ class ImapSource:
                 raise
         return True
 
+    def file_many(self, uids: list[str], folder: str) -> list[str]:
+        """One MOVE (or COPY, STORE and UID EXPUNGE) for the lot: a single message's MOVE costs the server a
+        sync of its own. A refusal of the set is retried message by message, so one cannot hold the rest."""
+        if len(uids) == 1:
+            return uids if self.file(uids[0], folder) else []
+        target = self.folders[folder]
+        with _Guard("file"):
+            present = set(self.client.search(["UID", ",".join(uids)])) if uids else set()
+            numbers = [int(u) for u in uids if int(u) in present]
+            if not numbers:
+                return []
+            try:
+                self._move(numbers, target)
+            except IMAPClientError:
+                if not self.alive():
+                    raise
+                return [str(n) for n in numbers if self.file(str(n), folder)]
+        return [str(n) for n in numbers]
+
+    def _move(self, numbers: list[int], target: str) -> None:
+        if "MOVE" in self.capabilities:
+            self.client.move(numbers, target)
+        else:
+            self.client.copy(numbers, target)
+            self.client.add_flags(numbers, [b"\\Deleted"], silent=True)
+            if "UIDPLUS" in self.capabilities:
+                self.client.uid_expunge(numbers)
+            else:
+                self.client.expunge()
+
     def _moved_already(self, number: int, target: str, message_id: str) -> bool:
         """Does the folder hold this inbox message already: the same Message-ID, size and arrival time?"""
         mine = self.client.fetch([number], ["RFC822.SIZE", "INTERNALDATE"]).get(number)

@@ -88,6 +88,9 @@ class MaildirSource:
             raise SourceError(f"Maildir: cannot move {path.name}: {exc.strerror or exc}") from None
         return True
 
+    def file_many(self, uids: list[str], folder: str) -> list[str]:
+        return [uid for uid in uids if self.file(uid, folder)]
+
     def find(self, message_id: str) -> str | None:
         return None  # Maildir handles never change, so a decided message is always found by its handle
 

@@ -172,6 +172,68 @@ class Store:
                 self.advance(*checkpoint)
             return None
 
+    def record_many(self, entries: list[tuple[Message, Reply | None, list[str] | None]],
+                    checkpoint: tuple[str, str, int] | None) -> list[int]:
+        """Record a batch of decided messages and move the checkpoint, all in one transaction.
+
+        Raises on any failure (a message recorded meanwhile by another process, a row that cannot be
+        written), writing nothing: the caller then records the batch one message at a time."""
+        now = utcnow()
+        with self.session() as session:
+            for message, reply, review_reasons in entries:
+                session.add(message)
+            session.flush()
+            for message, reply, review_reasons in entries:
+                if reply is not None:
+                    reply.message_id = message.id
+                    session.add(reply)
+                if review_reasons is not None:
+                    session.add(ReviewItem(message_id=message.id, reasons=review_reasons, status="open", created_at=now))
+                session.add(AuditEntry(at=now, actor="mailbot", action="decided", message_id=message.id,
+                                       detail={"outcome": message.outcome, "reasons": message.reasons, "folder": message.folder}))
+            if checkpoint is not None:
+                self._advance(session, *checkpoint, now)
+            return [message.id for message, _, _ in entries]
+
+    def known(self, keys: list[str]) -> dict[str, Message]:
+        """The messages already recorded under any of these keys (one query for a batch)."""
+        if not keys:
+            return {}
+        with self.session() as session:
+            return {m.key: m for m in session.scalars(select(Message).where(Message.key.in_(keys)))}
+
+    def reply_counts(self, recipients: list[str], since: datetime) -> dict[str, int]:
+        """Automatic replies written to each address since then (sent or waiting), for the rate limit."""
+        if not recipients:
+            return {}
+        with self.session() as session:
+            rows = session.execute(
+                select(Reply.recipient, func.count(Reply.id))
+                .where(Reply.recipient.in_(recipients), Reply.created_at >= since, Reply.status != "held")
+                .group_by(Reply.recipient)
+            ).all()
+        return dict(rows)
+
+    def filed_many(self, message_ids: list[int]) -> None:
+        if message_ids:
+            with self.session() as session:
+                session.execute(update(Message).where(Message.id.in_(message_ids)).values(state="filed", filed_at=utcnow()))
+
+    def fetch_failures(self, mailbox: str, uidvalidity: str) -> dict[str, int]:
+        """UIDs whose fetch broke the connection in earlier passes, and how often alone (for poison messages)."""
+        since = utcnow() - timedelta(days=2)
+        with self.session() as session:
+            details = session.scalars(select(AuditEntry.detail).where(AuditEntry.action == "fetch_failed", AuditEntry.at >= since)).all()
+        failures: dict[str, int] = {}
+        for detail in details:
+            if detail.get("mailbox") == mailbox and detail.get("uidvalidity") == uidvalidity:
+                uids = detail.get("uids") or []
+                for uid in uids:
+                    failures.setdefault(uid, 0)
+                    if len(uids) == 1:
+                        failures[uid] += 1
+        return failures
+
     def advance(self, mailbox: str, uidvalidity: str, uid: int) -> None:
         with self.session() as session:
             self._advance(session, mailbox, uidvalidity, uid, utcnow())
