@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mailbot.extract.access import AccessFinder, resolve_platforms
 from mailbot.extract.names import clean_name
-from mailbot.extract.people import Person, PeopleFinder
+from mailbot.extract.people import Person, PeopleFinder, _same_person, is_target
 from mailbot.extract.signature import signed_name, stated_title
 from mailbot.extract.topics import TopicFinder, asks_password_help, first_person, mentions_password
 from mailbot.extract.units import Unit, emails_in, units_of
@@ -22,7 +22,8 @@ MAX_TEXT = 6_000
 _SUBJECT_PREFIXES = re.compile(r"^\s*(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 _ASKING = re.compile(
     r"\b(?:please|pls|plz|could\s+you|can\s+you|would\s+you|can\s+i|could\s+i|set(?:ting)?\s+(?:\w+\s+){0,3}?up|setup"
-    r"|i'?d\s+like|would\s+like|request(?:ing)?|need(?:s|ed)?|require[sd]?|give|add|create|enable|grant|register|arrange)\b",
+    r"|i'?d\s+like|would\s+like|request(?:ing)?|need(?:s|ed)?|require[sd]?|give|add|create|enable|grant|register|arrange"
+    r"|(?:can|could|may)\s+[\w'’-]+(?:\s+[\w'’-]+)?\s+(?:have|get|be\s+(?:given|set\s+up|added)))\b",
     re.I,
 )
 _SELF = re.compile(
@@ -30,9 +31,19 @@ _SELF = re.compile(
     r"|(?:can|could|may)\s+i\s+(?:please\s+)?(?:get|have)|my\s+(?:login|log-in|access|account|user\s*name)"
     r"|i(?:'d|\s+would)?\s+(?:need|like|require|want)\s+(?:to\s+(?:have|get|request)\s+)?(?:an?\s+|some\s+)?"
     r"(?:access|log-?in|account|nhsp|agency|rate|ara|au|247|connect)"
-    r"|how\s+(?:do|can|could|would|should)\s+i\s+(?:get|request|apply\s+for|obtain|have|be\s+given|set\s+up))",
+    r"|how\s+(?:do|can|could|would|should)\s+i\s+(?:get|request|apply\s+for|obtain|have|be\s+given|set\s+up)"
+    r"|\b(?:me|i)\s+(?:to\s+)?(?:get|be)\s+set\s+up\b|\bget\s+set\s+up\b)",
     re.I,
 )
+# "for myself and my colleague Marcus": the author asks for themselves as well as for others.
+_SELF_TOO = re.compile(
+    r"\bfor\s+(?:both\s+)?(?:me|myself)\s+(?:and|&|as\s+well\s+as)\b|\b(?:myself|me)\s+and\s+(?:my|our)\b"
+    r"|\bboth\s+of\s+us\b|\b(?:my|our)\s+colleague\s+and\s+(?:me|myself|i)\b",
+    re.I,
+)
+# "please grant her rate admin access too": what is asked here comes on top of what was asked before.
+_ADDITIVE = re.compile(r"\b(?:also|too|as\s+well|additionally|in\s+addition)\b", re.I)
+_SINGULAR_PRONOUN = re.compile(r"\b(?:she|he|her|him|his|hers)\b", re.I)
 _ACCESS_INTENT = re.compile(
     r"\b(?:access|log-?ins?|log\s+in|logon|accounts?|set\s+(?:\w+\s+){0,3}?up|setup|usernames?)\b",
     re.I,
@@ -46,7 +57,8 @@ _REMOVAL = re.compile(
 )
 _DONE = re.compile(
     r"\bthank(?:s|\s+you)\b[^.?!]{0,60}\bfor\b|\b(?:has|have|had|was|were|got|been|is|are)\s+(?:now\s+|all\s+|both\s+)?"
-    r"(?:been\s+)?(?:set\s+up|created|enabled|sorted|activated|working)\b|\bup\s+and\s+running\b",
+    r"(?:been\s+)?(?:set\s+up|created|enabled|sorted|activated|working)\b|\bup\s+and\s+running\b"
+    r"|\b(?:already|currently)\s+(?:have|has|got|holds?|uses?)\b",
     re.I,
 )
 _DIRECT_ASK = re.compile(r"\?|\b(?:please|pls|could\s+you|can\s+you|would\s+you|i'?d\s+like|we'?d\s+like|also\s+need)\b", re.I)
@@ -68,6 +80,14 @@ class Extraction:
     topics: tuple[str, ...] = ()
     stated_title: str | None = None
     cut_short: bool = False  # some text was past MAX_TEXT and not read
+
+
+def _asked_in_paragraph(units: list[Unit], mentions: list[list[str]]) -> list[list[str]]:
+    """Only the access named where something is asked (in the unit's paragraph): in a message about a
+    missing shift, "it isn't showing on NHSP:Online" reports a problem, it asks for no access."""
+    asked = {(u.source, u.paragraph) for u in units if u.kind != "subject" and _ASKING.search(u.text)}
+    return [found if units[i].kind != "subject" and (units[i].source, units[i].paragraph) in asked else []
+            for i, found in enumerate(mentions)]
 
 
 class Extractor:
@@ -105,12 +125,14 @@ class Extractor:
         not_asking = [r or d for r, d in zip(removals, done)]
         found = each(lambda t: [a for _, a in self.access.mentions(t)], bool(self.access.any_access.search(whole)))
         mentions = [[] if password_units[i] or not_asking[i] else found[i] for i in range(len(units))]
-        intent = each(lambda t: bool(_ACCESS_INTENT.search(t)), bool(_ACCESS_INTENT.search(whole)))
-        asks_access = [bool(mentions[i] or (intent[i] and not not_asking[i])) for i in range(len(units))]
         topics: list[str] = []
         if self.topics.any_topic.search(whole):
             for unit in units:
                 topics.extend(t for t in self.topics.raised(unit.text) if t not in topics)
+        if topics:
+            mentions = _asked_in_paragraph(units, mentions)
+        intent = each(lambda t: bool(_ACCESS_INTENT.search(t)), bool(_ACCESS_INTENT.search(whole)))
+        asks_access = [bool(mentions[i] or (intent[i] and not not_asking[i])) for i in range(len(units))]
         asking = bool(_ASKING.search(whole)) or any(mentions) or any(password_units)
 
         finder = PeopleFinder(units, email.sender, self.own_domains, asks_access)
@@ -120,6 +142,7 @@ class Extractor:
             self._self_requests(units, mentions, finder)
             self._password_help(units, password_units, finder)
             finder.merge()
+            self._references(units, mentions, finder)
             if not finder.people and any(mentions):
                 finder.from_names(include_subject=True)
             if not finder.people:
@@ -135,10 +158,29 @@ class Extractor:
             if unit.kind == "subject" or not mentions[index] or not _SELF.search(unit.text):
                 continue
             author = unit.author or finder.sender
-            others = [n for _, _, n in finder.names_in(index) if not (author and finder._is_author_name(index, n))]
+            others = [n for start, end, n in finder.names_in(index)
+                      if is_target(unit, start, end) and not (author and finder._is_author_name(index, n))]
             other_emails = [e for _, e in emails_in(unit.text) if not finder._is_author_email(index, e) and not finder._is_own(e)]
-            if not others and not other_emails and not _THIRD_PERSON.search(unit.text):
+            if not others and not other_emails and not _THIRD_PERSON.search(unit.text) or _SELF_TOO.search(unit.text):
                 finder.author_person(index)
+
+    def _references(self, units: list[Unit], mentions: list[list[str]], finder: PeopleFinder) -> None:
+        """A sentence asking for access for someone found already: by their first name ("Adaeze is also taking
+        over our rate cards, so please grant her rate admin access") or by a pronoun ("could she also have ARA")."""
+        anchored = {i for p in finder.people for i in p.anchors}
+        for index, unit in enumerate(units):
+            if unit.kind != "sentence" or index in anchored or not mentions[index] or emails_in(unit.text):
+                continue
+            names = [n for _, _, n in finder.names_in(index) if not finder._is_author_name(index, n)]
+            named = {id(p): p for n in names for p in finder.people if _same_person(n, p.name)}
+            if named:  # one person found already is named here: it is about them (two: it cannot be told)
+                if len(named) == 1:
+                    next(iter(named.values())).anchors.append(index)
+                continue
+            if _SINGULAR_PRONOUN.search(unit.text) and not _SELF.search(unit.text):
+                earlier = [p for p in finder.people if any(a < index and units[a].source == unit.source for a in p.anchors)]
+                if earlier:
+                    max(earlier, key=lambda p: max(a for a in p.anchors if a < index)).anchors.append(index)
 
     def _password_help(self, units: list[Unit], password_units: list[bool], finder: PeopleFinder) -> None:
         """Whoever a password question is about: the author ('my password') or the person it names."""
@@ -198,11 +240,15 @@ class Extractor:
 
     def _bind(self, person: Person, units: list[Unit], mentions: list[list[str]], owned: set[int]) -> list[str]:
         """The access levels a person is asked for: said beside them, else in their paragraph, else in the message."""
+        mine = set(person.anchors)
         found = [m for i in person.anchors for m in mentions[i]]
         if not found and not person.password_help:
             paragraphs = {(units[i].source, units[i].paragraph) for i in person.anchors}
-            found = [m for i, u in enumerate(units) for m in mentions[i] if (u.source, u.paragraph) in paragraphs]
+            found = [m for i, u in enumerate(units) for m in mentions[i]
+                     if (u.source, u.paragraph) in paragraphs and (i not in owned or i in mine)]
+        general = [m for i in range(len(units)) if i not in owned for m in mentions[i]]
         if not found and not person.password_help:
-            mine = set(person.anchors)
-            found = [m for i in range(len(units)) if i not in owned or i in mine for m in mentions[i]]
+            found = general
+        elif found and any(mentions[i] and _ADDITIVE.search(units[i].text) for i in person.anchors if units[i].kind == "sentence"):
+            found = found + general
         return resolve_platforms(found, self.policy)

@@ -27,7 +27,7 @@ STOPWORDS = frozenset(
     i i'd i'll i'm i've id if im in info is it it's its
     january job jul july jun june just
     kind
-    last limited locum locums login logins logon ltd
+    last limited locum locums log login logins logon ltd
     made manager managers managing many mar march may me medical mob mobile mon monday morning most mr much my
     name names need needs new next nhs nhsp no north not nov november now nurse nurses nursing
     oct october of office officer ok okay on once one online operations or our out over

@@ -34,6 +34,12 @@ _JOB_TITLE_AFTER = re.compile(
     re.I,
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# "set up on 247 Time for the Ninewells timesheets": the matter is what the access is for, not a question of its own.
+_PURPOSE_BEFORE = re.compile(
+    r"\b(?:access|set\s+up|setup|log-?ins?|log\s+in|accounts?|time|connect|online|user|admin(?:istrator)?)\b[^.?!]{0,60}"
+    r"\bfor\s+(?:the|our|their|her|his|its|all|any)\s+(?:[\w'’-]+\s+){0,3}$",
+    re.I,
+)
 
 
 def asks_password_help(text: str) -> bool:
@@ -72,7 +78,9 @@ class TopicFinder:
                 continue
             for name, pattern in self.topics:
                 for match in pattern.finditer(sentence):
-                    if not _JOB_TITLE_AFTER.match(sentence[match.end() :]):
+                    if not _JOB_TITLE_AFTER.match(sentence[match.end() :]) and not _PURPOSE_BEFORE.search(
+                        sentence[max(0, match.start() - 120) : match.start()]
+                    ):
                         if name not in found:
                             found.append(name)
                         break

@@ -68,15 +68,18 @@ def split_signature(text: str, author_name: str = "") -> TextBody:
     lines = text.split("\n")
     names = _name_forms(author_name)
     seen_content = False
+    introduced = False  # the line before ends with ':' ("My details are:"): what follows is what it introduces
     for index, line in enumerate(lines):
         stripped = line.strip()
         if not stripped:
             continue
         if seen_content and (
-            _DASHES.match(line) or is_sign_off(stripped) or _FOOTER.search(stripped) or _starts_with_name(stripped, names)
+            _DASHES.match(line) or is_sign_off(stripped) or _FOOTER.search(stripped)
+            or (_starts_with_name(stripped, names) and not introduced)
         ):
             return TextBody("\n".join(lines[:index]).strip("\n"), "\n".join(lines[index:]).strip("\n"))
         if not seen_content and (_DASHES.match(line) or _FOOTER.search(stripped)):
             return TextBody("", text.strip("\n"))
         seen_content = True
+        introduced = stripped.endswith(":")
     return TextBody(text.strip("\n"), "")

@@ -154,6 +154,9 @@ def split_thread(text: str, subject: str, author_name: str, forwarding: bool, de
             own = TextBody("\n\n".join(t for t in (own.new_text, more.new_text) if t), own.signature or more.signature)
             embedded = (*embedded, *more_embedded)
         return own, embedded
+    if kind == "forward" and _QUOTED.match(next((line for line in rest if line.strip()), "")):
+        quoted_lines, after = _quote_run(rest)  # Apple Mail quotes what it forwards with '>'
+        rest = [*_unquote(quoted_lines), *after]
     headers, body_lines = _read_headers(rest)
     sender = _address(headers.get("from") or headers.get("von") or headers.get("de") or "")
     inner_subject = headers.get("subject") or headers.get("betreff") or headers.get("objet") or ""
