@@ -103,6 +103,17 @@ def is_target(unit: Unit, start: int, end: int, asks_access: bool = True) -> boo
     )
 
 
+def _words_spelling(before: str, email: str) -> str | None:
+    """The words right before an address that spell its local part, whatever their case:
+    'for kayode bello kayode.bello@...' -> 'kayode bello'."""
+    words = re.findall(r"[^\W\d_][\w'’-]*", before[-80:])
+    for count in (3, 2):
+        candidate = " ".join(words[-count:])
+        if len(words) >= count and local_part_score(candidate, email) >= 3 and before.rstrip().endswith(words[-1]):
+            return candidate
+    return None
+
+
 class PeopleFinder:
     """Collects the people asked for across the units of one message."""
 
@@ -209,6 +220,9 @@ class PeopleFinder:
         after = [(s, e, n) for s, e, n in in_unit if s > position and not any(position < p < s for p in others)]
         if after and re.match(r"^[^\w]{0,4}$", unit.text[position + len(email) : after[0][0]]):
             return after[0][2]
+        spelled = _words_spelling(unit.text[:position], email)
+        if spelled:
+            return spelled
         if _PRONOUN.search(unit.text) or _EMAIL_LABEL.match(unit.text) or unit.text.strip() == email:
             for earlier in range(index - 1, -1, -1):
                 if self.units[earlier].source != unit.source:
