@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
 from mailbot.report import as_contract, table_row
 from mailbot.triage import Triage
+from mailbot.workers import EnginePool, cores
 
 # Below this many files a single process is quicker than starting workers.
 PARALLEL_FROM = 200
@@ -30,7 +28,7 @@ def workers_for(jobs: int, files: int) -> int:
     """How many processes to use: `jobs` when given, else every core for a long run."""
     if jobs > 0:
         return jobs
-    return max(1, os.cpu_count() or 1) if files >= PARALLEL_FROM else 1
+    return cores() if files >= PARALLEL_FROM else 1
 
 
 def _triage_one(engine: Triage, file: str, as_json: bool) -> Outcome:
@@ -44,27 +42,15 @@ def _triage_one(engine: Triage, file: str, as_json: bool) -> Outcome:
     return Outcome(file, row=table_row(file, result))
 
 
-# Each worker process keeps the engine it was started with (set once by _start_worker, read by _work).
-_worker: tuple[Triage, bool] | None = None
-
-
-def _start_worker(engine: Triage, as_json: bool) -> None:
-    global _worker
-    _worker = (engine, as_json)
-
-
-def _work(file: str) -> Outcome:
-    assert _worker is not None
-    return _triage_one(_worker[0], file, _worker[1])
-
-
 def triage_files(engine: Triage, files: list[str], as_json: bool, workers: int = 1) -> Iterator[Outcome]:
     """Each file's Outcome, in the order of `files`."""
-    if workers <= 1 or len(files) < 2:
-        for file in files:
-            yield _triage_one(engine, file, as_json)
-        return
-    # fork: workers start with the engine already built (nothing is pickled but file names and results)
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(engine, as_json)) as pool:
-        yield from pool.map(_work, files, chunksize=_CHUNK)
+    with EnginePool(engine, _triage_json if as_json else _triage_row, workers, chunk=_CHUNK) as pool:
+        yield from pool.map(files)
+
+
+def _triage_json(engine: Triage, file: str) -> Outcome:
+    return _triage_one(engine, file, True)
+
+
+def _triage_row(engine: Triage, file: str) -> Outcome:
+    return _triage_one(engine, file, False)

@@ -122,21 +122,31 @@ def run(config_path: Path, once: bool, dry_run: bool) -> None:
 
 
 def _print_pass(result, parts, dry_run: bool) -> None:
+    """What the pass did, a row a message: a table for a person, tab-separated lines for a program."""
     from rich.console import Console
     from rich.table import Table
 
     rows = result.report.rows
-    table = Table(title=f"{len(rows)} message(s){' (dry run)' if dry_run else ''}")
-    for column in ("message", "subject", "outcome", "folder", "reply", "note"):
-        table.add_column(column, overflow="fold")
+    title = f"{len(rows)} message(s){' (dry run)' if dry_run else ''}"
+    columns = ("message", "subject", "outcome", "folder", "reply", "note")
     outbox = parts.settings.outbox.path if parts.settings.smtp is None else None
+    cells = []
     for row in rows:
         reply = row.reply or ""
         if reply and outbox is not None and not dry_run:
             reply = parts.sender.path_for(f"Message-ID: {reply}".encode()).name
-        table.add_row(row.uid, row.subject[:60], row.outcome, row.folder, reply, row.note)
+        cells.append((row.uid, row.subject[:60], row.outcome, row.folder, reply, row.note))
     console = Console(width=max(160, Console().width))
-    console.print(table)
+    if sys.stdout.isatty():
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for line in cells:
+            table.add_row(*line)
+        console.print(table)
+    else:  # a program reading the output (or a log): one plain line each, quick for a large backlog
+        sys.stdout.write("\n".join([title, "\t".join(columns), *("\t".join(" ".join(c.split()) for c in line) for line in cells)]) + "\n")
+        sys.stdout.flush()
     if not dry_run:
         sent = result.sent
         console.print(f"database: {parts.settings.database.url}")

@@ -34,6 +34,14 @@ class Directory:
     organisations: Mapping[str, Organisation]
     people: Mapping[str, Person]
 
+    @classmethod
+    def of(cls, organisations: dict[str, Organisation], people: dict[str, Person]) -> Directory:
+        """A read-only directory of these lookups (keys lower case)."""
+        return cls(MappingProxyType(dict(organisations)), MappingProxyType(dict(people)))
+
+    def __reduce__(self):  # picklable, for triage worker processes
+        return (Directory.of, (dict(self.organisations), dict(self.people)))
+
     def organisation_for(self, email: str | None) -> Organisation | None:
         if not email or "@" not in email:
             return None
@@ -96,4 +104,4 @@ def parse_directory(organisations_csv: Path | bytes, people_csv: Path | bytes, s
             raise ConfigError(f"{people_name}:{line}: {row['email']!r} is not an email address")
         email = row["email"].lower()
         people[email] = Person(email, row["name"], row["organisation"], row["title"], seniority)
-    return Directory(MappingProxyType(organisations), MappingProxyType(people))
+    return Directory.of(organisations, people)

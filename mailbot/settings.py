@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     PositiveFloat,
+    NonNegativeInt,
     PositiveInt,
     StrictBool,
     StrictStr,
@@ -145,7 +146,8 @@ class ServiceSettings(_Section):
     poll_interval_seconds: PositiveFloat = 60
     send_interval_seconds: PositiveFloat = 10
     housekeeping_interval_seconds: PositiveFloat = 3600
-    batch_size: PositiveInt = 50
+    batch_size: PositiveInt = 100  # messages fetched, triaged, recorded and filed together
+    triage_workers: NonNegativeInt = 0  # processes that triage a batch; 0: one per core (at most 4); 1: none
     max_message_bytes: PositiveInt = 25_000_000  # bigger messages are held, unread (message_too_large)
     replies_per_sender_per_hour: PositiveInt = 5  # beyond this, held (reply_rate_limited)
     send_attempts: PositiveInt = 8  # a reply that fails this often is given up (and held)

@@ -74,5 +74,12 @@ class Triage:
         return TriageResult(email, extraction, decision, reply)
 
 
+def build_triage(settings: Settings, directory: Directory) -> Triage:
+    """A triage engine for these settings deciding with this directory (how a worker process builds its own)."""
+    engine = Triage.from_settings(settings)
+    engine.use_directory(directory)
+    return engine
+
+
 def _with_problem(email: Email, problem: str) -> Email:
     return replace(email, unreadable=problem, problems=(*email.problems, problem))

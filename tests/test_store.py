@@ -233,7 +233,7 @@ def test_claim_reply_is_exclusive(database_url):
             start.wait()
             while (job := store.claim_reply(f"testhost:{name}")) is not None:
                 claimed[name].append(job.id)
-                store.reply_sent(job.id)
+                store.reply_sent(job)
         except BaseException as exc:  # reported below, with the database's own message
             errors.append(exc)
         finally:
@@ -254,6 +254,38 @@ def test_claim_reply_is_exclusive(database_url):
         assert store.claim_reply("testhost:c") is None
     finally:
         store.close()
+
+
+def test_claiming_the_next_reply_marks_the_one_just_sent_in_the_same_transaction(store):
+    first, second = _record_with_reply(store, 1), _record_with_reply(store, 2)
+    job = store.claim_reply("testhost:1")
+    assert job.id == _reply_of(store, first).id and _reply_of(store, first).status == "sending"
+    following = store.claim_reply("testhost:1", sent=job)
+    assert following.id == _reply_of(store, second).id
+    assert (_reply_of(store, first).status, _reply_of(store, second).status) == ("sent", "sending")
+    assert _reply_of(store, first).sent_at is not None
+    with store.session() as session:
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "reply_sent")).all()
+    assert [(entry.message_id, entry.detail["reply"]) for entry in audited] == [(first, job.rfc_message_id)]
+    assert store.claim_reply("testhost:1", sent=following) is None  # nothing left: the last is still marked
+    assert store.outbox_counts() == {"sent": 2}
+
+
+def test_a_batch_recorded_from_plain_values_reads_back_like_one_from_orm_objects(store):
+    """The pass records plain dicts (quicker than ORM objects); both forms land the same rows."""
+    orm = _message(1)
+    plain = {column.key: getattr(_message(2), column.key) for column in Message.__table__.columns if column.key != "id"}
+    plain["requests"] = [{"position": 0, "name": "Jane Doe", "email": "jane.doe@harrowgatenursing.co.uk",
+                          "access": "agency_user", "outcome": "approved", "reasons": []}]
+    ids = store.record_many([(orm, _reply(orm), None), (plain, None, ["unknown_organisation"])], (MAILBOX, "1700000000", 2))
+    assert len(ids) == 2 and ids[0] < ids[1]
+    with store.session() as session:
+        first, second = (session.get(Message, i) for i in ids)
+        assert [(r.name, r.access, r.outcome) for r in first.requests] == [(r.name, r.access, r.outcome) for r in second.requests]
+        assert first.reply is not None and second.reply is None
+        assert first.review is None and second.review.reasons == ["unknown_organisation"]
+        assert second.requests[0].reasons == [] and second.size == 1002
+    assert store.checkpoint(MAILBOX) == ("1700000000", 2)
 
 
 def test_a_claimed_reply_is_not_claimed_again(store):
@@ -309,7 +341,7 @@ def test_release_stale_sending_releases_only_claims_of_dead_processes_or_old_for
     for name, claimer in claims.items():
         job = store.claim_reply(claimer)
         assert job is not None and job.id == _reply_of(store, ids[name]).id, name
-    store.reply_sent(_reply_of(store, ids["sent"]).id)
+    store.reply_sent(_reply_of(store, ids["sent"]))
     with store.session() as session:  # that one was claimed an hour ago (a claim stamps next_attempt_at)
         session.execute(update(Reply).where(Reply.message_id == ids["foreign_old"]).values(next_attempt_at=utcnow() - timedelta(hours=1)))
 

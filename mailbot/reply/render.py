@@ -115,6 +115,7 @@ class ReplyRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            auto_reload=False,  # the templates are read once: no file check at every reply
         )
 
     def render(self, email: Email, decision: Decision, key: str = "", html: bool = True) -> Reply | None:

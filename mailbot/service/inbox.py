@@ -11,12 +11,15 @@ import logging
 import traceback
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Callable, Iterator
 
-from mailbot.parse import Email, parse_email
+from mailbot.parse import parse_email
+from mailbot.service.triaged import PARALLEL_FROM, Triaged, triage_for_pass, worker_engine
 from mailbot.source import Fetched, MailboxState, MailSource, SourceError
-from mailbot.store import Message, Reply, Request, Store, message_key, utcnow
-from mailbot.triage import Triage, TriageResult
+from mailbot.store import Message, Store, message_key, utcnow
+from mailbot.triage import Triage
+from mailbot.workers import EnginePool
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +62,10 @@ class _Item:
     """One message of a batch on its way: decided, to be recorded (unless seen before) and filed."""
 
     fetched: Fetched
-    email: Email
+    triaged: Triaged  # its triage (for a message mailbot holds itself: only what its header says)
     key: str
     folder: str
     row: Row
-    result: TriageResult | None = None
     reply_status: str = "pending"
     review_reasons: list[str] | None = None
     reasons: list[str] | None = None  # a hold mailbot itself decided (too large, failed): its reasons
@@ -76,14 +78,19 @@ class InboxPass:
     """Works through what waits in the inbox; one bad message stops nothing."""
 
     def __init__(self, triage: Triage, store: Store | None, batch_size: int, max_message_bytes: int,
-                 replies_per_hour: int, dry_run: bool = False):
+                 replies_per_hour: int, dry_run: bool = False, workers: int = 1):
         self.triage = triage
+        # Triage on several cores, by workers that build their engine from the settings and the directory of now.
+        self.pool = EnginePool(triage, triage_for_pass, workers,
+                               factory=lambda: partial(worker_engine, triage.settings, triage.directory))
         self.store = store
         self.batch_size = batch_size
         self.max_message_bytes = max_message_bytes
         self.replies_per_hour = replies_per_hour
         self.dry_run = dry_run
         self.should_stop: Callable[[], bool] = lambda: False  # asked between batches: stop cleanly
+        self.on_batch: Callable[[], None] = lambda: None  # told when a batch is recorded (its replies can go)
+        self._failures: dict[str, int] = {}
 
     @property
     def writes(self) -> bool:
@@ -105,20 +112,44 @@ class InboxPass:
             report.filed_late = self.file_unfiled(box, state)
             self.refile(box, state)
         uids = box.waiting(after)
+        # Fetches that broke the connection in earlier passes (a failing one ends this pass: read once a pass).
+        self._failures = self.store.fetch_failures(state.name, state.uidvalidity) if self.writes and uids else {}
         advance = progress(len(uids)) if progress and uids else (lambda: None)
+        # A two-stage pipeline: while the workers triage one batch, the batch before it is recorded and filed.
+        # A batch fetched but not yet recorded when the pass stops (or the connection drops) is simply read
+        # again next pass: nothing of it was written, sent or moved.
+        waiting = None
         for start in range(0, len(uids), self.batch_size):
-            rows = self._batch(box, state, uids[start : start + self.batch_size])
-            report.rows.extend(rows)
-            for _ in rows:
-                advance()
             if self.should_stop():
                 break  # the rest waits for the next start; nothing is half done
+            started = self._start(box, state, uids[start : start + self.batch_size])
+            if waiting is not None:
+                self._finish_into(report, box, state, waiting, advance)
+            waiting = started
+        if waiting is not None:
+            self._finish_into(report, box, state, waiting, advance)
         return report
 
     # -- a batch -------------------------------------------------------------------------------------
 
-    def _batch(self, box: MailSource, state: MailboxState, uids: list[str]) -> list[Row]:
-        items = [self._decide(f) for f in self._fetch(box, state, uids)]
+    def _start(self, box: MailSource, state: MailboxState, uids: list[str]) -> tuple[list[str], list[Fetched], Iterator[Triaged]]:
+        """Fetch a batch and set its triage going (on the workers, when there are any)."""
+        fetched = list(self._fetch(box, state, uids))
+        readable = [f.raw for f in fetched if f.raw is not None]
+        return uids, fetched, self.pool.map(readable, PARALLEL_FROM)
+
+    def _finish_into(self, report: PassReport, box: MailSource, state: MailboxState, started, advance) -> None:
+        rows = self._batch(box, state, *started)
+        report.rows.extend(rows)
+        self.on_batch()
+        for _ in rows:
+            advance()
+
+    def _batch(self, box: MailSource, state: MailboxState, uids: list[str], fetched: list[Fetched],
+               results: Iterator[Triaged]) -> list[Row]:
+        """Decide, record and file one batch, its triage done or under way."""
+        triaged = dict(zip((f.uid for f in fetched if f.raw is not None), results))
+        items = [self._decide(f, triaged.get(f.uid)) for f in fetched]
         if self.store is not None:
             self._plan(items)  # a dry run reads the store too (duplicates, rate limits), writing nothing
         if not self.writes:
@@ -133,7 +164,7 @@ class InboxPass:
     def _fetch(self, box: MailSource, state: MailboxState, uids: list[str]) -> Iterator[Fetched]:
         """The batch's messages. A batch whose fetch broke the connection before is read a message at a time;
         a message whose own fetch broke it is held for review unread, and the inbox goes on past it."""
-        failures = self.store.fetch_failures(state.name, state.uidvalidity) if self.writes else {}
+        failures = self._failures
         try:
             if not any(uid in failures for uid in uids):
                 yield from box.fetch(uids, self.max_message_bytes)
@@ -166,46 +197,45 @@ class InboxPass:
         self.store.record(message, None, ["message_unreadable"], None)
         log.error("a message the server cannot read is held for review; the inbox goes on past it", extra={"uid": uid})
 
-    def _decide(self, fetched: Fetched) -> _Item:
-        try:
-            if fetched.raw is None:
-                email = parse_email(fetched.head + b"\r\n\r\n")
-                reasons, error = ["message_too_large"], f"{fetched.size} bytes, over the limit of {self.max_message_bytes}"
-                return _Item(fetched, email, message_key(email.message_id, fetched.head), "review",
-                             Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error),
-                             review_reasons=reasons, reasons=reasons, error=error)
-            result = self.triage.run(fetched.raw)
-        except Exception as exc:  # any step failing holds this message, and the rest goes on
-            log.exception("a message could not be processed; it is held for review", extra={"uid": fetched.uid})
-            return self._failed(fetched, exc)
-        decision, reply = result.decision, result.reply
+    def _decide(self, fetched: Fetched, triaged: Triaged | None) -> _Item:
+        if triaged is None:  # too large to read: held, unread
+            reasons, error = ["message_too_large"], f"{fetched.size} bytes, over the limit of {self.max_message_bytes}"
+            return self._held(fetched, fetched.head, reasons, error)
+        if triaged.error is not None:  # any step failing holds this message, and the rest goes on
+            log.error("a message could not be processed; it is held for review", extra={"uid": fetched.uid, "error": triaged.error})
+            return self._held(fetched, fetched.raw, ["processing_failed"], triaged.error)
+        decision, reply = triaged.decision, triaged.reply
         folder = FOLDER_FOR.get(decision.outcome, "processed")
         note = "dry run: nothing recorded, moved or sent" if self.dry_run else ""
-        return _Item(fetched, result.email, message_key(result.email.message_id, fetched.raw), folder,
-                     Row(fetched.uid, result.email.subject, decision.outcome, decision.reasons, folder,
+        return _Item(fetched, triaged, message_key(triaged.message_id, fetched.raw), folder,
+                     Row(fetched.uid, triaged.subject, decision.outcome, decision.reasons, folder,
                          reply.message_id if reply else None, note),
-                     result=result, review_reasons=list(decision.reasons) if decision.outcome == "review" else None)
+                     review_reasons=list(decision.reasons) if decision.outcome == "review" else None)
+
+    def _held(self, fetched: Fetched, raw: bytes | None, reasons: list[str], error: str) -> _Item:
+        """A message mailbot holds for review itself (too large, or failing): what its header says, and why."""
+        email = parse_email((raw or fetched.head) if raw else fetched.head + b"\r\n\r\n")
+        summary = Triaged(email.message_id, email.subject, email.sender.email if email.sender else None, None, None, None, error)
+        return _Item(fetched, summary, message_key(email.message_id, raw or fetched.head), "review",
+                     Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error),
+                     review_reasons=reasons, reasons=reasons, error=error)
 
     def _failed(self, fetched: Fetched, exc: Exception) -> _Item:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
-        email = parse_email(fetched.raw or fetched.head + b"\r\n\r\n")
-        reasons = ["processing_failed"]
-        return _Item(fetched, email, message_key(email.message_id, fetched.raw or fetched.head), "review",
-                     Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error),
-                     review_reasons=reasons, reasons=reasons, error=error)
+        return self._held(fetched, fetched.raw, ["processing_failed"], error)
 
     def _plan(self, items: list[_Item]) -> None:
         """Against the store, for the whole batch at once: which were seen before, which replies the limit holds."""
         known = self.store.known([item.key for item in items])
         counts = self.store.reply_counts(
-            sorted({_address(i.result.reply.to[0].email) for i in items if i.result and i.result.reply}), utcnow() - timedelta(hours=1))
+            sorted({_address(i.triaged.reply.to[0].email) for i in items if i.triaged.reply}), utcnow() - timedelta(hours=1))
         keys: set[str] = set()
         for item in items:
             if item.key in known or item.key in keys:
                 item.known = known.get(item.key)
                 continue
             keys.add(item.key)
-            reply = item.result.reply if item.result else None
+            reply = item.triaged.reply
             if reply is None:
                 continue
             recipient = _address(reply.to[0].email)
@@ -218,15 +248,16 @@ class InboxPass:
 
     # -- recording -------------------------------------------------------------------------------------
 
-    def _entries(self, state: MailboxState, item: _Item) -> tuple[Message, Reply | None, list[str] | None]:
+    def _entries(self, state: MailboxState, item: _Item) -> tuple[dict, dict | None, list[str] | None]:
+        """What the store records of one message: its row (with its requests), its reply's, its review reasons."""
         message = self._message(state, item)
-        reply = item.result.reply if item.result else None
+        reply = item.triaged.reply
         reply_row = None
         if reply is not None:
-            reply_row = Reply(recipient=_address(reply.to[0].email), envelope_to=[a.email for a in (*reply.to, *reply.cc)],
-                              subject=reply.subject, rfc_message_id=reply.message_id, template=reply.template,
-                              content=reply.to_bytes(), status=item.reply_status, attempts=0,
-                              next_attempt_at=message.seen_at, created_at=message.seen_at)
+            reply_row = {"recipient": _address(reply.to[0].email), "envelope_to": [a.email for a in (*reply.to, *reply.cc)],
+                         "subject": reply.subject, "rfc_message_id": reply.message_id, "template": reply.template,
+                         "content": item.triaged.reply_bytes or reply.to_bytes(), "status": item.reply_status, "attempts": 0,
+                         "next_attempt_at": message["seen_at"], "created_at": message["seen_at"]}
         return message, reply_row, item.review_reasons
 
     def _record(self, state: MailboxState, items: list[_Item], checkpoint) -> None:
@@ -248,8 +279,8 @@ class InboxPass:
             except Exception as exc:
                 log.exception("a message could not be recorded; it is held for review", extra={"uid": item.fetched.uid})
                 failed = self._failed(item.fetched, exc)
-                item.folder, item.row, item.review_reasons, item.reasons, item.error, item.result = (
-                    failed.folder, failed.row, failed.review_reasons, failed.reasons, failed.error, None)
+                item.folder, item.row, item.review_reasons, item.reasons, item.error, item.triaged = (
+                    failed.folder, failed.row, failed.review_reasons, failed.reasons, failed.error, failed.triaged)
                 item.record_id = self.store.record(*self._entries(state, item), item_checkpoint)
         if checkpoint is not None:
             self.store.advance(*checkpoint)
@@ -266,29 +297,28 @@ class InboxPass:
             return True
         return False
 
-    def _message(self, state: MailboxState, item: _Item) -> Message:
-        decision = item.result.decision if item.result else None
+    def _message(self, state: MailboxState, item: _Item) -> dict:
+        decision = item.triaged.decision
         endorser = decision.endorser if decision else None
-        email, fetched = item.email, item.fetched
-        message = Message(
-            key=item.key, mailbox=state.name, uidvalidity=state.uidvalidity, uid=fetched.uid, message_id=email.message_id,
-            sender=_address(email.sender.email) if email.sender else None, subject=email.subject[:2000], size=fetched.size,
-            seen_at=utcnow(), outcome="review" if decision is None else decision.outcome,
-            reasons=list(item.reasons) if item.reasons is not None else list(decision.reasons),
-            endorser=None if endorser is None else {
+        triaged, fetched = item.triaged, item.fetched
+        now = utcnow()
+        return {
+            "key": item.key, "mailbox": state.name, "uidvalidity": state.uidvalidity, "uid": fetched.uid,
+            "message_id": triaged.message_id, "sender": _address(triaged.sender), "subject": triaged.subject[:2000],
+            "size": fetched.size, "seen_at": now, "outcome": "review" if decision is None else decision.outcome,
+            "reasons": list(item.reasons) if item.reasons is not None else list(decision.reasons),
+            "endorser": None if endorser is None else {
                 "email": endorser.email, "name": endorser.name, "organisation": endorser.organisation,
                 "seniority": endorser.seniority, "source": endorser.source, "stated_title": endorser.stated_title},
-            folder=item.folder, state="decided", raw=fetched.raw, error=item.error,
-        )
-        if decision is not None:
-            message.requests = [
-                Request(position=n, name=request.request.name, email=_address(request.request.email, lower=False),
-                        access=request.request.access, outcome=request.outcome, reasons=list(request.reasons),
-                        approved_by="mailbot" if request.outcome == "approved" else None,
-                        approved_at=message.seen_at if request.outcome == "approved" else None)
+            "folder": item.folder, "state": "decided", "raw": fetched.raw, "error": item.error,
+            "requests": [] if decision is None else [
+                {"position": n, "name": request.request.name, "email": _address(request.request.email, lower=False),
+                 "access": request.request.access, "outcome": request.outcome, "reasons": list(request.reasons),
+                 "approved_by": "mailbot" if request.outcome == "approved" else None,
+                 "approved_at": now if request.outcome == "approved" else None}
                 for n, request in enumerate(decision.requests)
-            ]
-        return message
+            ],
+        }
 
     # -- filing ----------------------------------------------------------------------------------------
 

@@ -61,9 +61,11 @@ class OutboxSender:
 
     def drain(self) -> SendReport:
         report = SendReport()
+        sent = None  # the reply just sent: marked sent in the transaction that claims the next
         try:
             while not self.should_stop():
-                job = self.store.claim_reply(self.me)
+                job = self.store.claim_reply(self.me, sent)
+                sent = None
                 if job is None:
                     break
                 try:
@@ -79,8 +81,10 @@ class OutboxSender:
                     report.error = str(exc)
                     log.warning("sending failed; will try again", extra={"reply": job.id, "error": str(exc), "attempts": job.attempts})
                     break  # the server is likely down: the rest wait for the next round
-                self.store.reply_sent(job.id)
+                sent = job
                 report.sent += 1
         finally:
+            if sent is not None:
+                self.store.reply_sent(sent)
             self.sender.close()
         return report

@@ -51,6 +51,46 @@ def _progress(total: int):
     return advance
 
 
+class _Sending:
+    """A thread that drains the outbox while a pass records replies, then once more at the end."""
+
+    def __init__(self, outbox: OutboxSender):
+        self.outbox = outbox
+        self.report = SendReport()
+        self.wake = threading.Event()
+        self.done = threading.Event()
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+        self.thread.start()
+
+    def kick(self) -> None:
+        self.wake.set()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self.wake.wait(timeout=1.0)
+                self.wake.clear()
+                finishing = self.done.is_set()
+                part = self.outbox.drain()
+                self.report.sent += part.sent
+                self.report.retrying += part.retrying
+                self.report.given_up += part.given_up
+                self.report.error = part.error or self.report.error
+                if finishing or part.error:
+                    return  # done, or the server is down: the rest wait for the next pass
+        except BaseException as exc:  # handed to finish()
+            self.failure = exc
+
+    def finish(self) -> SendReport:
+        self.done.set()
+        self.wake.set()
+        self.thread.join()
+        if self.failure is not None:
+            raise self.failure
+        return self.report
+
+
 class Service:
     def __init__(self, parts: Parts, dry_run: bool = False):
         self.parts = parts
@@ -59,7 +99,7 @@ class Service:
         # A dry run still reads the store, where there is one, to see duplicates and rate limits.
         store = parts.store if not dry_run or parts.store.readable() else None
         self.inbox = InboxPass(parts.triage, store, service.batch_size, service.max_message_bytes,
-                               service.replies_per_sender_per_hour, dry_run)
+                               service.replies_per_sender_per_hour, dry_run, parts.triage_workers)
         self.outbox = OutboxSender(parts.store, parts.sender, parts.settings.mailbox.address, service.send_attempts,
                                    service.retry_max_seconds)
         self.stopping = threading.Event()
@@ -83,7 +123,7 @@ class Service:
                 return result
         if not self.dry_run:
             try:
-                self.parts.sync_directory()
+                self._sync_directory()
             except Exception as exc:
                 result.error = f"directory: {type(exc).__name__}: {_first_line(exc)}"
                 return result
@@ -92,6 +132,11 @@ class Service:
         except SourceError as exc:
             result.error = str(exc)
             return result
+        sending = None
+        if not self.dry_run:
+            self.outbox.release_stale()
+            sending = _Sending(self.outbox)  # replies go out while the pass goes on: SMTP waits overlap the work
+            self.inbox.on_batch = sending.kick
         try:
             result.report = self.inbox.run(box, _progress)
         except SourceError as exc:
@@ -101,10 +146,11 @@ class Service:
             result.error = f"the pass stopped: {type(exc).__name__}: {_first_line(exc)}"
         finally:
             box.close()
-        if not self.dry_run:
+            self.inbox.on_batch = lambda: None
+            self.inbox.pool.close()
+        if sending is not None:
             try:
-                self.outbox.release_stale()
-                result.sent = self.outbox.drain()
+                result.sent = sending.finish()
             except Exception as exc:
                 log.exception("sending stopped")
                 result.error = result.error or f"sending stopped: {type(exc).__name__}: {_first_line(exc)}"
@@ -146,6 +192,7 @@ class Service:
             if desk is not None:
                 desk.should_exit = True
             self._drop_session()
+            self.inbox.pool.close()
             log.info("mailbot stopped")
 
     def _mailbox_name(self) -> str:
@@ -158,6 +205,10 @@ class Service:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
+    def _sync_directory(self) -> None:
+        if self.parts.sync_directory():
+            self.inbox.pool.restart()  # the workers were built with the directory as it was
+
     def _drop_session(self) -> None:
         if self._session is not None:
             self._session.close()
@@ -168,7 +219,7 @@ class Service:
         if self.stopping.is_set() or not self._lock.acquire(blocking=False):
             return  # stopping, or a pass is under way already
         try:
-            self.parts.sync_directory()
+            self._sync_directory()
             if self._session is None:
                 self._session = self.parts.open_source(False)
             report = self.inbox.run(self._session, _progress)

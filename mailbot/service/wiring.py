@@ -40,8 +40,9 @@ class Parts:
             digest.update(path.read_bytes())
         return digest.hexdigest()
 
-    def sync_directory(self) -> None:
-        """Decide with the database's directory, importing the CSV files first when they changed."""
+    def sync_directory(self) -> bool:
+        """Decide with the database's directory, importing the CSV files first when they changed.
+        True when the triage now decides with another directory than before."""
         from mailbot.directory import load_directory
         from mailbot.store import directory as stored
 
@@ -49,9 +50,18 @@ class Parts:
                                self.triage.policy.seniority_ranks)
         stored.follow_files(self.store, files, self.directory_files_fingerprint())
         version = stored.version(self.store)
-        if version != self._directory_version:
-            self.triage.use_directory(stored.load(self.store))
-            self._directory_version = version
+        if version == self._directory_version:
+            return False
+        self.triage.use_directory(stored.load(self.store))
+        self._directory_version = version
+        return True
+
+    @property
+    def triage_workers(self) -> int:
+        """Processes that triage a batch: as configured, else one per core (at most 4)."""
+        from mailbot.workers import cores
+
+        return self.settings.service.triage_workers or min(4, cores())
 
     @property
     def replies_go_to(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import ssl
 from typing import Iterator
@@ -47,6 +48,23 @@ def connect(settings: ImapSettings, tokens: TokenSource | None) -> IMAPClient:
 def capabilities(client: IMAPClient) -> set[str]:
     """The server's capabilities as upper-case text (imapclient gives bytes)."""
     return {(c.decode("ascii", "replace") if isinstance(c, bytes) else str(c)).upper() for c in client.capabilities()}
+
+
+_COPYUID = re.compile(r"\[COPYUID\s+\d+\s+([\d:,]+)\s+[\d:,]+\]", re.I)
+
+
+def _copied_uids(answer: bytes | str | None) -> set[int] | None:
+    """The source UIDs a COPYUID response code (RFC 4315) names, or None when the answer has none."""
+    text = answer.decode(errors="replace") if isinstance(answer, bytes) else answer or ""
+    found = _COPYUID.search(text)
+    if found is None:
+        return None
+    uids: set[int] = set()
+    for part in found.group(1).split(","):
+        low, _, high = part.partition(":")
+        first, last = sorted((int(low), int(high or low)))
+        uids.update(range(first, last + 1))
+    return uids
 
 
 class ImapSource:
@@ -190,29 +208,31 @@ class ImapSource:
         if len(uids) == 1:
             return uids if self.file(uids[0], folder) else []
         target = self.folders[folder]
+        numbers = [int(u) for u in uids]
+        if not numbers:
+            return []
         with _Guard("file"):
-            present = set(self.client.search(["UID", ",".join(uids)])) if uids else set()
-            numbers = [int(u) for u in uids if int(u) in present]
-            if not numbers:
-                return []
+            # UID MOVE passes over UIDs that are gone (moved away meanwhile): no SEARCH for them first.
             try:
-                self._move(numbers, target)
+                answer = self._move(numbers, target)
             except IMAPClientError:
                 if not self.alive():
                     raise
                 return [str(n) for n in numbers if self.file(str(n), folder)]
-        return [str(n) for n in numbers]
+        moved = _copied_uids(answer)  # the server says which it moved (UIDPLUS); else all of them, presumably
+        return [str(n) for n in numbers if moved is None or n in moved]
 
-    def _move(self, numbers: list[int], target: str) -> None:
+    def _move(self, numbers: list[int], target: str) -> bytes | str | None:
         if "MOVE" in self.capabilities:
-            self.client.move(numbers, target)
+            return self.client.move(numbers, target)
         else:
-            self.client.copy(numbers, target)
+            answer = self.client.copy(numbers, target)
             self.client.add_flags(numbers, [b"\\Deleted"], silent=True)
             if "UIDPLUS" in self.capabilities:
                 self.client.uid_expunge(numbers)
             else:
                 self.client.expunge()
+            return answer
 
     def _moved_already(self, number: int, target: str, message_id: str) -> bool:
         """Does the folder hold this inbox message already: the same Message-ID, size and arrival time?"""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,10 +12,10 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, func, select, text, update
+from sqlalchemy import DateTime, bindparam, create_engine, event, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,6 +61,41 @@ class OutgoingReply:
     envelope_to: tuple[str, ...]
     content: bytes
     attempts: int
+    message_id: int | None = None  # the message it answers
+    rfc_message_id: str | None = None
+
+
+# The outbox's statements run once a reply: built once, so each run only binds its values.
+_NOW = bindparam("now", type_=DateTime(timezone=True))
+_DUE = select(Reply.id).where(Reply.status == "pending", Reply.next_attempt_at <= _NOW).order_by(Reply.id).limit(1)
+_CLAIM = (
+    update(Reply).where(Reply.id == _DUE.scalar_subquery(), Reply.status == "pending")
+    .values(status="sending", claimed_by=bindparam("me"), attempts=Reply.attempts + 1, next_attempt_at=_NOW)
+    .returning(Reply.id, Reply.envelope_to, Reply.content, Reply.attempts, Reply.message_id, Reply.rfc_message_id)
+)
+_SENT = update(Reply).where(Reply.id == bindparam("reply_id")).values(status="sent", sent_at=_NOW, last_error=None)
+_AUDIT = AuditEntry.__table__.insert()
+
+
+def _given(row) -> dict:
+    """What was set on a new row: a dict as it is, an ORM object's attributes."""
+    return row if isinstance(row, dict) else row.__dict__
+
+
+def _values(model, row) -> dict:
+    """A new row's column values for a plain INSERT (ORM object or dict): what was set, else the column's default."""
+    given = _given(row)
+    values = {}
+    for column in model.__table__.columns:
+        if column.primary_key:
+            continue
+        if column.key in given:
+            values[column.key] = given[column.key]
+        elif column.default is not None:
+            values[column.key] = column.default.arg(None) if column.default.is_callable else column.default.arg
+        else:
+            values[column.key] = None
+    return values
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -89,6 +125,9 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a writer that finds it busy sleeps and polls. The threads of
+        # one process (the pass and the sender) take turns here instead, which hands over at once.
+        self._turn = threading.RLock() if self.engine.dialect.name == "sqlite" else nullcontext()
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (run at every start, and by `mailbot db upgrade`)."""
@@ -123,8 +162,15 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self.sessions.begin() as session:
+        """One ORM transaction."""
+        with self._turn, self.sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction of plain statements (for what runs often and must be quick)."""
+        with self._turn, self.engine.begin() as connection:
+            yield connection
 
     # -- reading the mailbox ---------------------------------------------------------------------
 
@@ -146,54 +192,51 @@ class Store:
                 )
             )
 
-    def record(self, message: Message, reply: Reply | None, review_reasons: list[str] | None, checkpoint: tuple[str, str, int] | None) -> int | None:
+    def record(self, message: Message | dict, reply: Reply | dict | None, review_reasons: list[str] | None,
+               checkpoint: tuple[str, str, int] | None) -> int | None:
         """Write a decided message, its requests, its reply and its review item, and move the checkpoint,
         in one transaction. Returns the message's id, or None when the message was recorded already
         (another pass, or another process, got there first)."""
-        now = message.seen_at
         try:
-            with self.session() as session:
-                session.add(message)
-                session.flush()
-                if reply is not None:
-                    reply.message_id = message.id
-                    session.add(reply)
-                if review_reasons is not None:
-                    session.add(ReviewItem(message_id=message.id, reasons=review_reasons, status="open", created_at=now))
-                session.add(AuditEntry(at=now, actor="mailbot", action="decided", message_id=message.id,
-                                       detail={"outcome": message.outcome, "reasons": message.reasons, "folder": message.folder}))
-                if checkpoint is not None:
-                    self._advance(session, *checkpoint, now)
-                return message.id
+            return self.record_many([(message, reply, review_reasons)], checkpoint)[0]
         except IntegrityError:
-            if self.find(message.key) is None:
+            if self.find(_given(message)["key"]) is None:
                 raise  # not a message recorded already, but a row that could not be written: nothing was
             if checkpoint is not None:
                 self.advance(*checkpoint)
             return None
 
-    def record_many(self, entries: list[tuple[Message, Reply | None, list[str] | None]],
+    def record_many(self, entries: list[tuple[Message | dict, Reply | dict | None, list[str] | None]],
                     checkpoint: tuple[str, str, int] | None) -> list[int]:
         """Record a batch of decided messages and move the checkpoint, all in one transaction.
 
-        Raises on any failure (a message recorded meanwhile by another process, a row that cannot be
-        written), writing nothing: the caller then records the batch one message at a time."""
-        now = utcnow()
-        with self.session() as session:
-            for message, reply, review_reasons in entries:
-                session.add(message)
-            session.flush()
-            for message, reply, review_reasons in entries:
-                if reply is not None:
-                    reply.message_id = message.id
-                    session.add(reply)
-                if review_reasons is not None:
-                    session.add(ReviewItem(message_id=message.id, reasons=review_reasons, status="open", created_at=now))
-                session.add(AuditEntry(at=now, actor="mailbot", action="decided", message_id=message.id,
-                                       detail={"outcome": message.outcome, "reasons": message.reasons, "folder": message.folder}))
+        A message is an ORM Message or a dict of its columns (with its requests under "requests"); a reply
+        likewise. Raises on any failure (a message recorded meanwhile by another process, a row that cannot
+        be written), writing nothing: the caller then records the batch one message at a time. Written with
+        one multi-row INSERT a table (the ORM's unit of work costs several times more for a whole batch)."""
+        if not entries:
             if checkpoint is not None:
-                self._advance(session, *checkpoint, now)
-            return [message.id for message, _, _ in entries]
+                self.advance(*checkpoint)
+            return []
+        now = utcnow()
+        messages = [_values(Message, message) for message, _, _ in entries]
+        with self.transaction() as connection:
+            ids = connection.execute(insert(Message).returning(Message.id, sort_by_parameter_order=True), messages).scalars().all()
+            requests, replies, reviews, audits = [], [], [], []
+            for message_id, values, (message, reply, review_reasons) in zip(ids, messages, entries):
+                requests += [{**_values(Request, request), "message_id": message_id} for request in _given(message).get("requests") or ()]
+                if reply is not None:
+                    replies.append({**_values(Reply, reply), "message_id": message_id})
+                if review_reasons is not None:
+                    reviews.append(_values(ReviewItem, {"message_id": message_id, "reasons": review_reasons, "status": "open", "created_at": now}))
+                audits.append(_values(AuditEntry, {"at": now, "actor": "mailbot", "action": "decided", "message_id": message_id, "detail": {
+                    "outcome": values["outcome"], "reasons": values["reasons"], "folder": values["folder"]}}))
+            for model, rows in ((Request, requests), (Reply, replies), (ReviewItem, reviews), (AuditEntry, audits)):
+                if rows:
+                    connection.execute(insert(model), rows)
+            if checkpoint is not None:
+                self._advance(connection, *checkpoint, now)
+            return list(ids)
 
     def known(self, keys: list[str]) -> dict[str, Message]:
         """The messages already recorded under any of these keys (one query for a batch)."""
@@ -239,23 +282,23 @@ class Store:
             self._advance(session, mailbox, uidvalidity, uid, utcnow())
 
     @staticmethod
-    def _advance(session: Session, mailbox: str, uidvalidity: str, uid: int, now: datetime) -> None:
+    def _advance(connection: Session | Connection, mailbox: str, uidvalidity: str, uid: int, now: datetime) -> None:
         # The first checkpoint of a mailbox: two processes may both find no row and both insert one; the
         # loser's whole transaction (its decision with it) would fail. INSERT .. ON CONFLICT DO NOTHING
         # makes the row race-free (it waits for the other's transaction), then it is locked and moved.
         values = {"mailbox": mailbox, "uidvalidity": uidvalidity, "last_uid": uid, "updated_at": now}
-        dialect = session.get_bind().dialect.name
+        dialect = connection.get_bind().dialect.name if isinstance(connection, Session) else connection.dialect.name
         if dialect in ("postgresql", "sqlite"):
-            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-            if session.execute(insert(Checkpoint).values(**values).on_conflict_do_nothing(index_elements=["mailbox"])).rowcount == 1:
+            insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            if connection.execute(insert_(Checkpoint).values(**values).on_conflict_do_nothing(index_elements=["mailbox"])).rowcount == 1:
                 return
-        row = session.get(Checkpoint, mailbox, with_for_update=True)
+        row = connection.execute(select(Checkpoint.uidvalidity, Checkpoint.last_uid)
+                                 .where(Checkpoint.mailbox == mailbox).with_for_update()).first()
         if row is None:
-            session.add(Checkpoint(**values))
-        elif row.uidvalidity != uidvalidity:
-            row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, uid, now
-        elif uid > row.last_uid:
-            row.last_uid, row.updated_at = uid, now
+            connection.execute(insert(Checkpoint).values(**values))
+        elif row.uidvalidity != uidvalidity or uid > row.last_uid:
+            connection.execute(update(Checkpoint).where(Checkpoint.mailbox == mailbox)
+                               .values(uidvalidity=uidvalidity, last_uid=uid, updated_at=now))
 
     def unfiled(self, mailbox: str) -> list[Unfiled]:
         with self.session() as session:
@@ -314,32 +357,32 @@ class Store:
                                            detail={"claimed_by": reply.claimed_by, "note": "the sending process stopped; it may go out twice"}))
         return released
 
-    def claim_reply(self, me: str, now: datetime | None = None) -> OutgoingReply | None:
-        """Take the next due reply for sending. A conditional update makes the claim: of two
-        processes, only one gets any given reply."""
+    def claim_reply(self, me: str, sent: OutgoingReply | None = None, now: datetime | None = None) -> OutgoingReply | None:
+        """Take the next due reply for sending; `sent`, the reply this process has just sent, is marked sent in
+        the same transaction. One reply at a time is claimed, right before its SMTP transaction: a process that
+        dies leaves at most that one half-sent. The claim is a conditional update (status still 'pending'):
+        of two processes, only one gets any given reply."""
         now = now or utcnow()
-        with self.session() as session:
-            candidates = session.scalars(
-                select(Reply.id).where(Reply.status == "pending", Reply.next_attempt_at <= now).order_by(Reply.id).limit(5)
-            ).all()
-            for reply_id in candidates:
-                claimed = session.execute(
-                    update(Reply)
-                    .where(Reply.id == reply_id, Reply.status == "pending")
-                    .values(status="sending", claimed_by=me, attempts=Reply.attempts + 1, next_attempt_at=now)
-                )
-                if claimed.rowcount == 1:
-                    reply = session.get(Reply, reply_id)
-                    return OutgoingReply(reply.id, tuple(reply.envelope_to), reply.content, reply.attempts)
-        return None
+        with self.transaction() as connection:
+            if sent is not None:
+                self._mark_sent(connection, sent, now)
+            while True:
+                row = connection.execute(_CLAIM, {"now": now, "me": me}).first()
+                if row is not None:
+                    return OutgoingReply(row.id, tuple(row.envelope_to), row.content, row.attempts, row.message_id, row.rfc_message_id)
+                if connection.execute(_DUE, {"now": now}).first() is None:
+                    return None  # nothing due (else another process took the candidate first: look again)
 
-    def reply_sent(self, reply_id: int) -> None:
-        now = utcnow()
-        with self.session() as session:
-            reply = session.get(Reply, reply_id)
-            reply.status, reply.sent_at, reply.last_error = "sent", now, None
-            session.add(AuditEntry(at=now, actor="mailbot", action="reply_sent", message_id=reply.message_id,
-                                   detail={"reply": reply.rfc_message_id, "to": reply.envelope_to}))
+    def reply_sent(self, reply: OutgoingReply) -> None:
+        """Mark one reply sent, right after its SMTP transaction (that bounds what a crash can send twice)."""
+        with self.transaction() as connection:
+            self._mark_sent(connection, reply, utcnow())
+
+    @staticmethod
+    def _mark_sent(connection, reply: OutgoingReply, now: datetime) -> None:
+        connection.execute(_SENT, {"reply_id": reply.id, "now": now})
+        connection.execute(_AUDIT, {"at": now, "actor": "mailbot", "action": "reply_sent", "message_id": reply.message_id,
+                                    "detail": {"reply": reply.rfc_message_id, "to": list(reply.envelope_to)}})
 
     def reply_failed(self, reply_id: int, error: str, retry_at: datetime | None) -> None:
         """A send failed: try again at retry_at, or give up (the reply is held for a person)."""

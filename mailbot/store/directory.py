@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from types import MappingProxyType
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -38,7 +37,7 @@ def load(store: Store) -> Directory:
             row.email.lower(): PersonEntry(row.email.lower(), row.name, row.organisation, row.title, row.seniority)
             for row in session.scalars(select(Person))
         }
-    return Directory(MappingProxyType(organisations), MappingProxyType(people))
+    return Directory.of(organisations, people)
 
 
 def is_empty(store: Store) -> bool:

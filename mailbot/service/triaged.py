@@ -1,0 +1,47 @@
+"""What a pass keeps of one message's triage: small and picklable, so worker processes can make it."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+from mailbot.decide.outcome import Decision
+from mailbot.reply import Reply
+from mailbot.directory import Directory
+from mailbot.settings import Settings
+from mailbot.triage import Triage, build_triage
+
+# Below this many messages in a batch, one process is quicker than shipping them to workers.
+PARALLEL_FROM = 8
+
+
+@dataclass(frozen=True)
+class Triaged:
+    """One message's triage as the pass records it."""
+
+    message_id: str | None
+    subject: str
+    sender: str | None
+    decision: Decision | None
+    reply: Reply | None
+    reply_bytes: bytes | None  # the reply as sent, rendered where the triage ran
+    error: str | None = None  # triage itself failed (a bug): the message is held with this
+
+
+def triage_for_pass(engine: Triage, raw: bytes) -> Triaged:
+    """Triage one raw message for the pass; a failure is returned as the error, never raised."""
+    try:
+        result = engine.run(raw)
+        email, reply = result.email, result.reply
+        return Triaged(email.message_id, email.subject, email.sender.email if email.sender else None, result.decision,
+                       reply, reply.to_bytes() if reply else None)
+    except Exception as exc:  # never lose the message for a bug: it is held with the error
+        return Triaged(None, "", None, None, None, None, "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000])
+
+
+def worker_engine(settings: Settings, directory: Directory) -> Triage:
+    """How a triage worker process starts: the service's logging, then its own engine."""
+    from mailbot.service import logs
+
+    logs.setup(settings.service.log_format)
+    return build_triage(settings, directory)
