@@ -23,7 +23,20 @@ from mailbot.policy import Policy
 
 _UTF8 = _charsets.Charset("utf-8")
 _UTF8.body_encoding = _charsets.QP  # readable on the wire, safe for any line length
-_WIRE = _policies.compat32.clone(linesep="\r\n")
+
+
+class _Wire(_policies.Compat32):
+    """compat32 with CRLF line ends, and a short one-line ASCII header written as it is: the same bytes the
+    general folding gives it (which builds a Header object for every header, most of a reply's cost)."""
+
+    def fold_binary(self, name, value):
+        if isinstance(value, str) and value.isascii() and len(name) + 2 + len(value) <= self.max_line_length \
+                and "\n" not in value and "\r" not in value:
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_WIRE = _Wire(linesep="\r\n")
 ORDER = ("approved", "rejected", "needs_info", "redirected", "informed")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
@@ -72,7 +85,9 @@ class Reply:
         """
         text = MIMEText(self.text, "plain", _UTF8)
         if self.html:
-            message: Message = MIMEMultipart("alternative")
+            # Both parts are quoted-printable, where "=_" cannot occur: a boundary starting so is safe as it stands,
+            # and the generator need not search the parts for it (a regular expression compiled per message).
+            message: Message = MIMEMultipart("alternative", boundary="=_mailbot_" + hashlib.sha1(self.message_id.encode()).hexdigest())
             message.attach(text)
             message.attach(MIMEText(self.html, "html", _UTF8))
         else:

@@ -43,7 +43,7 @@ class Message(Base):
     endorser: Mapped[dict | None] = mapped_column(JSON)
     folder: Mapped[str] = mapped_column(String(32))  # processed, review or ignored
     state: Mapped[str] = mapped_column(String(16), index=True)  # decided, then filed
-    refile_to: Mapped[str | None] = mapped_column(String(32))  # a reviewer decided it: move it from review to here
+    refile_to: Mapped[str | None] = mapped_column(String(32), index=True)  # a reviewer decided it: move it from review to here
     filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # kept for reviewers until retention purges it
     error: Mapped[str | None] = mapped_column(Text)
