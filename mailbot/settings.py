@@ -168,6 +168,7 @@ class OpsSettings(_Section):
     outbox_stale_seconds: PositiveFloat = 900  # ... and no reply has waited longer than this
     retention_days: PositiveInt = 90  # message bodies and personal data are purged after this
     lease_seconds: PositiveFloat = 20  # a node that stops renewing loses the mailbox after this
+    node_name: StrictStr | None = None  # this node in the lease (default: the host name)
 
 
 class WebSettings(_Section):

@@ -501,6 +501,7 @@ def write_config(
     service: dict | None = None,
     directories: tuple[Path, ...] = (DATA,),
     imap_extra: dict | None = None,
+    ops: dict | None = None,
 ) -> tuple[Path, dict[str, str]]:
     """Write folder/mailbot.toml for a test; returns its path and the environment to run mailbot with
     (the IMAP password under the env var the file names).
@@ -551,6 +552,8 @@ def write_config(
     text += ["[outbox]", f"path = {_toml(str(outbox or folder / 'outbox'))}", ""]
     text += ["[database]", f"url = {_toml(database_url)}", ""]
     text += ["[service]", *(f"{k} = {_toml(v)}" for k, v in settings.items()), ""]
+    if ops:
+        text += ["[ops]", *(f"{k} = {_toml(v)}" for k, v in ops.items()), ""]
     path = folder / "mailbot.toml"
     path.write_text("\n".join(text), encoding="utf-8")
     return path, env

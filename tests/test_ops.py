@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from datetime import date, timedelta
 
@@ -55,6 +56,21 @@ def test_a_lapsed_lease_is_taken_by_the_standby(store):
     with store.session() as session:
         taken = session.scalars(select(AuditEntry).where(AuditEntry.action == "lease_taken")).all()
     assert [e.actor for e in taken] == ["node-a:1", "node-b:2"]
+
+
+def test_a_lease_held_by_a_dead_process_of_this_host_is_taken_at_once(store):
+    """A node that crashed and was started again by systemd does not wait out its own dead lease; a lease held by a
+    live process, or by a process of another host (whose life cannot be seen from here), is waited out."""
+    from test_store import _dead_pid
+
+    host = "thishost"
+    dead = MailboxLease(store, MAILBOX, f"{host}:{_dead_pid()}", 20)
+    assert dead.hold()
+    assert MailboxLease(store, MAILBOX, f"{host}:{os.getpid()}", 20).hold() is True
+    assert MailboxLease(store, MAILBOX, f"otherhost:{_dead_pid()}", 20).hold() is False  # another host: it waits
+    alive = MailboxLease(store, "maildir:/other", f"{host}:1", 20)  # pid 1 is alive
+    assert alive.hold()
+    assert MailboxLease(store, "maildir:/other", f"{host}:{os.getpid()}", 20).hold() is False
 
 
 def test_a_clean_stop_releases_the_lease_at_once(store):

@@ -8,6 +8,7 @@ from html import escape
 
 from sqlalchemy import func, select
 
+from mailbot.service.alerts import active_warnings
 from mailbot.store import Store, _aware, utcnow
 from mailbot.store.models import Message, Reply, ReviewItem
 
@@ -24,6 +25,7 @@ class Figures:
     queue_size: int
     oldest_waiting: timedelta | None
     replies: dict[str, int]
+    warnings: dict[str, str]  # conditions ops are warned of (credentials, failing polls), raised and not cleared
 
 
 def figures(store: Store, days: int = 30) -> Figures:
@@ -40,7 +42,8 @@ def figures(store: Store, days: int = 30) -> Figures:
             select(func.count(ReviewItem.id), func.min(ReviewItem.created_at)).where(ReviewItem.status == "open")).one()
         replies = dict(session.execute(select(Reply.status, func.count(Reply.id)).group_by(Reply.status)).all())
     oldest = utcnow() - _aware(waiting[1]) if waiting[1] else None
-    return Figures([first + timedelta(days=n) for n in range(days)], per_day, waiting[0], oldest, replies)
+    return Figures([first + timedelta(days=n) for n in range(days)], per_day, waiting[0], oldest, replies,
+                   active_warnings(store))
 
 
 def chart_svg(data: Figures, width: int = 860, height: int = 240) -> str:

@@ -15,6 +15,21 @@ from mailbot.store.models import AuditEntry
 log = logging.getLogger(__name__)
 
 
+def active_warnings(store: Store) -> dict[str, str]:
+    """The conditions raised and not cleared, with their text, from the audit trail (any process may ask)."""
+    with store.session() as session:
+        entries = session.execute(select(AuditEntry.action, AuditEntry.detail)
+                                  .where(AuditEntry.action.in_(("alert_raised", "alert_cleared"))).order_by(AuditEntry.id)).all()
+    state: dict[str, str] = {}
+    for action, detail in entries:
+        condition = detail.get("condition", "")
+        if action == "alert_raised":
+            state[condition] = detail.get("text", "")
+        else:
+            state.pop(condition, None)
+    return state
+
+
 class Alerts:
     """Conditions such as credentials_expiring or polls_failing; each emailed once while it lasts."""
 
@@ -26,17 +41,7 @@ class Alerts:
 
     def active(self) -> dict[str, str]:
         """Conditions raised and not cleared, with their text (read by the dashboard and /healthz)."""
-        with self.store.session() as session:
-            entries = session.scalars(select(AuditEntry).where(AuditEntry.action.in_(("alert_raised", "alert_cleared")))
-                                      .order_by(AuditEntry.id)).all()
-        state: dict[str, str] = {}
-        for entry in entries:
-            condition = entry.detail.get("condition", "")
-            if entry.action == "alert_raised":
-                state[condition] = entry.detail.get("text", "")
-            else:
-                state.pop(condition, None)
-        return state
+        return active_warnings(self.store)
 
     def raise_(self, condition: str, text: str) -> bool:
         """Raise a condition; True when it is new (then it is logged as an error and emailed)."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
+from typing import Callable
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from mailbot.store import Store, utcnow
+from mailbot.service.outbox import pid_alive
+from mailbot.store import Store, _aware, utcnow
 from mailbot.store.models import AuditEntry, Lease
 
 log = logging.getLogger(__name__)
@@ -23,12 +26,14 @@ class MailboxLease:
     nodes' own UTC clocks: keep them in time (NTP). Scale out to many mailboxes with one lease each.
     """
 
-    def __init__(self, store: Store, mailbox: str, holder: str, seconds: float):
+    def __init__(self, store: Store, mailbox: str, holder: str, seconds: float, alive: Callable[[int], bool] = pid_alive):
         self.store = store
+        self.alive = alive  # is a process of this host (by pid) still running?
         self.mailbox = mailbox
         self.holder = holder
         self.seconds = seconds
         self.held = False
+        self.taken_from: str | None = None  # the holder whose lease this node took over (lapsed, or dead), when it did
 
     def hold(self) -> bool:
         """Renew the lease, or take it if it is free or has lapsed. Returns whether this node holds it."""
@@ -39,13 +44,19 @@ class MailboxLease:
                 renewed = session.execute(
                     update(Lease).where(Lease.mailbox == self.mailbox, Lease.holder == self.holder).values(expires_at=until)
                 ).rowcount
-                taken = 0
+                taken, previous = 0, None
                 if not renewed:
-                    taken = session.execute(
-                        update(Lease).where(Lease.mailbox == self.mailbox, Lease.expires_at < now)
-                        .values(holder=self.holder, acquired_at=now, expires_at=until)
-                    ).rowcount
-                    if not taken:
+                    current = session.execute(select(Lease.holder, Lease.expires_at).where(Lease.mailbox == self.mailbox)).first()
+                    # A lease that lapsed, or that a dead process of this host holds (it crashed, and systemd started
+                    # us again: no need to wait for it to lapse), is taken: a conditional update, so one node wins.
+                    if current is not None and (_aware(current.expires_at) < now or self._dead_here(current.holder)):
+                        taken = session.execute(
+                            update(Lease).where(Lease.mailbox == self.mailbox, Lease.holder == current.holder,
+                                                Lease.expires_at == current.expires_at)
+                            .values(holder=self.holder, acquired_at=now, expires_at=until)
+                        ).rowcount
+                        previous = current.holder if taken else None
+                    elif current is None:
                         insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
                         created = session.execute(
                             insert(Lease).values(mailbox=self.mailbox, holder=self.holder, acquired_at=now, expires_at=until)
@@ -53,7 +64,8 @@ class MailboxLease:
                         ).scalar()
                         taken = int(created is not None)  # (rowcount is not to be trusted here on every driver)
                     if taken:
-                        session.add(AuditEntry(at=now, actor=self.holder, action="lease_taken", detail={"mailbox": self.mailbox}))
+                        session.add(AuditEntry(at=now, actor=self.holder, action="lease_taken",
+                                               detail={"mailbox": self.mailbox, "from": previous}))
         except Exception as exc:  # the database is out of reach: this node must not work the mailbox
             if self.held:
                 log.error("the lease could not be renewed; standing by", extra={"error": str(exc).splitlines()[0] if str(exc) else ""})
@@ -61,11 +73,17 @@ class MailboxLease:
             return False
         was = self.held
         self.held = bool(renewed or taken)
+        self.taken_from = previous if taken else None
         if self.held and not was:
             log.info("this node now works the mailbox", extra={"mailbox": self.mailbox, "node": self.holder})
         elif was and not self.held:
             log.warning("another node took the mailbox; standing by", extra={"mailbox": self.mailbox})
         return self.held
+
+    def _dead_here(self, holder: str) -> bool:
+        """Is this holder ("host:pid") a process of this host that is no longer running?"""
+        host, _, pid = holder.rpartition(":")
+        return host == self.holder.rpartition(":")[0] and pid.isdigit() and int(pid) != os.getpid() and not self.alive(int(pid))
 
     def release(self) -> None:
         """Give the lease up at a clean stop, so a standby takes over at once."""

@@ -14,9 +14,9 @@ from mailbot.store import Store, utcnow
 log = logging.getLogger(__name__)
 
 
-def process_name() -> str:
-    """Who claims a reply: this host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def process_name(node: str | None = None) -> str:
+    """Who claims a reply or holds a lease: this node (the host, unless [ops] node_name says) and process."""
+    return f"{node or socket.gethostname()}:{os.getpid()}"
 
 
 def pid_alive(pid: int) -> bool:
@@ -40,20 +40,24 @@ class SendReport:
 class OutboxSender:
     """Drains the outbox through one sender."""
 
-    def __init__(self, store: Store, sender: MailSender, envelope_from: str, attempts: int, retry_max_seconds: float):
+    def __init__(self, store: Store, sender: MailSender, envelope_from: str, attempts: int, retry_max_seconds: float,
+                 me: str | None = None):
         self.store = store
         self.sender = sender
         self.envelope_from = envelope_from
         self.attempts = attempts
         self.retry_max_seconds = retry_max_seconds
-        self.me = process_name()
+        self.me = me or process_name()
         self.should_stop = lambda: False  # asked between replies: stop cleanly
 
     def backoff(self, attempts: int) -> timedelta:
         return timedelta(seconds=min(self.retry_max_seconds, 15 * 2 ** max(0, attempts - 1)))
 
-    def release_stale(self) -> int:
-        released = self.store.release_stale_sending(self.me, pid_alive, timedelta(minutes=10))
+    def release_stale(self, of: str | None = None) -> int:
+        """Replies left 'sending' by a process that died go back to the outbox; `of`: every claim of that process
+        (a node whose lease lapsed and was taken over), else those of dead processes of this node, and any older
+        than ten minutes."""
+        released = self.store.release_stale_sending(self.me, pid_alive, timedelta(minutes=10), of)
         if released:
             log.warning("replies left half-sent by a stopped process will be sent again (a recipient may get one twice)",
                         extra={"replies": released})

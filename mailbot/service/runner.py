@@ -101,7 +101,7 @@ class Service:
         self.inbox = InboxPass(parts.triage, store, service.batch_size, service.max_message_bytes,
                                service.replies_per_sender_per_hour, dry_run, parts.triage_workers)
         self.outbox = OutboxSender(parts.store, parts.sender, parts.settings.mailbox.address, service.send_attempts,
-                                   service.retry_max_seconds)
+                                   service.retry_max_seconds, parts.me)
         self.stopping = threading.Event()
         self.inbox.should_stop = self.stopping.is_set
         self.outbox.should_stop = self.stopping.is_set
@@ -110,6 +110,7 @@ class Service:
         self._send_lock = threading.Lock()  # one drain at a time
         self._failures = 0
         self.scheduler = None
+        self.ops = None  # health, metrics, warnings, retention and the lease: for the long-running service
 
     # -- one pass ------------------------------------------------------------------------------------
 
@@ -164,22 +165,33 @@ class Service:
     def forever(self) -> None:
         from apscheduler.schedulers.blocking import BlockingScheduler
 
+        from mailbot.service.operations import Operations
+
         settings = self.parts.settings.service
         self.parts.store.upgrade()
         self.outbox.release_stale()
+        self.ops = Operations(self.parts)
+        working = lambda: not self.stopping.is_set() and self.ops.lease.held  # noqa: E731
+        self.inbox.should_stop = self.outbox.should_stop = lambda: not working()  # lost the lease: stop at once
+        self.ops.may_work()
         now = datetime.now(timezone.utc)
         self.scheduler = BlockingScheduler(timezone=timezone.utc)
+        self.scheduler.add_job(self.renew_lease, "interval", seconds=self.ops.renew_every.total_seconds(), id="lease",
+                               max_instances=1, coalesce=True)
         self.scheduler.add_job(self.poll, "interval", seconds=settings.poll_interval_seconds, id="poll", next_run_time=now,
                                max_instances=1, coalesce=True)
         self.scheduler.add_job(self.send, "interval", seconds=settings.send_interval_seconds, id="send", next_run_time=now,
                                max_instances=1, coalesce=True)
-        self.scheduler.add_job(self.housekeeping, "interval", seconds=settings.housekeeping_interval_seconds,
-                               id="housekeeping", max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.housekeeping, "interval", seconds=settings.housekeeping_interval_seconds, id="housekeeping",
+                               next_run_time=now + timedelta(seconds=min(60, settings.housekeeping_interval_seconds)),
+                               max_instances=1, coalesce=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         watcher = self._start_watcher()
         desk = self._start_desk()
-        log.info("mailbot started", extra={"mailbox": self._mailbox_name(), "replies_to": self.parts.replies_go_to})
+        self.ops.start()
+        log.info("mailbot started", extra={"mailbox": self._mailbox_name(), "replies_to": self.parts.replies_go_to,
+                                           "standing_by": not self.ops.lease.held})
         try:
             self.scheduler.start()
         finally:
@@ -193,6 +205,7 @@ class Service:
                 desk.should_exit = True
             self._drop_session()
             self.inbox.pool.close()
+            self.ops.stop()  # gives up the lease: a standby takes over at once
             log.info("mailbot stopped")
 
     def _mailbox_name(self) -> str:
@@ -214,41 +227,76 @@ class Service:
             self._session.close()
             self._session = None
 
+    def renew_lease(self) -> None:
+        """Hold the mailbox's lease; a node that has just taken it over starts work at once."""
+        was = self.ops.lease.held
+        if self.ops.may_work() and not was:
+            if self.ops.lease.taken_from:  # that node is gone: the reply it had in hand goes back to the outbox
+                self.outbox.release_stale(of=self.ops.lease.taken_from)
+            self._kick("poll")
+            self._kick("send")
+
     def poll(self) -> None:
         """Read the inbox now (on schedule, or when IDLE says something arrived)."""
         if self.stopping.is_set() or not self._lock.acquire(blocking=False):
             return  # stopping, or a pass is under way already
         try:
+            if self.ops is not None and not self.ops.lease.held:
+                self._drop_session()  # standing by: another node works the mailbox
+                return
+            started = time.monotonic()
             self._sync_directory()
             if self._session is None:
                 self._session = self.parts.open_source(False)
             report = self.inbox.run(self._session, _progress)
             self._failures = 0
+            if self.ops is not None:
+                self.ops.pass_done(report, time.monotonic() - started)
             if report.rows:
                 log.info("pass done", extra={"messages": len(report.rows), "replies": report.replies})
             if report.replies:
                 self._kick("send")
-        except SourceError as exc:
+        except Exception as exc:  # the mailbox (or the database) could not be reached: try again, backing off
             self._drop_session()
             self._failures += 1
             delay = min(self.parts.settings.service.retry_max_seconds, 2 ** min(self._failures, 16))
-            log.error("the mailbox could not be read; trying again", extra={"error": str(exc), "retry_in_seconds": delay})
+            error = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {_first_line(exc)}"
+            if isinstance(exc, SourceError):
+                log.error("the mailbox could not be read; trying again", extra={"error": error, "retry_in_seconds": delay})
+            else:
+                log.exception("the pass stopped; trying again", extra={"retry_in_seconds": delay})
+            if self.ops is not None:
+                self.ops.pass_failed(error, getattr(exc, "credentials", False))
             self._kick("poll", delay)
         finally:
             self._lock.release()
 
     def send(self) -> None:
-        if self.stopping.is_set() or not self._send_lock.acquire(blocking=False):
+        if self.stopping.is_set() or (self.ops is not None and not self.ops.lease.held):
+            return
+        if not self._send_lock.acquire(blocking=False):
             return
         try:
             report = self.outbox.drain()
+        except Exception:  # the database went away: the next round tries again
+            log.exception("sending stopped")
+            return
         finally:
             self._send_lock.release()
+        if self.ops is not None:
+            self.ops.sent(report)
         if report.sent or report.retrying or report.given_up:
             log.info("outbox", extra={"sent": report.sent, "retrying": report.retrying, "given_up": report.given_up})
 
     def housekeeping(self) -> None:
-        self.outbox.release_stale()
+        if self.ops is not None and not self.ops.lease.held:
+            return
+        try:
+            self.outbox.release_stale()
+            if self.ops is not None:
+                self.ops.housekeeping()
+        except Exception:
+            log.exception("housekeeping failed; it runs again at its next turn")
 
     def _kick(self, job: str, delay: float = 0) -> None:
         if self.scheduler is not None and self.scheduler.running and not self.stopping.is_set():

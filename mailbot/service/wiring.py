@@ -64,6 +64,18 @@ class Parts:
         return self.settings.service.triage_workers or min(4, cores())
 
     @property
+    def me(self) -> str:
+        """This node and process, as its outbox claims and its lease name it."""
+        from mailbot.service.outbox import process_name
+
+        return process_name(self.settings.ops.node_name)
+
+    def new_sender(self) -> MailSender:
+        """A sender of its own (an SMTP connection is one thread's): for ops' warnings beside the outbox."""
+        smtp = self.settings.smtp
+        return SmtpSender(smtp, self.smtp_tokens) if smtp else FileSender(self.settings.outbox.path)
+
+    @property
     def replies_go_to(self) -> str:
         smtp = self.settings.smtp
         return f"smtp://{smtp.host}:{smtp.port}" if smtp else str(self.settings.outbox.path)

@@ -9,7 +9,12 @@ FOLDERS = ("processed", "review", "ignored")
 
 
 class SourceError(Exception):
-    """The mailbox could not be reached or refused an operation; the pass stops and is retried."""
+    """The mailbox could not be reached or refused an operation; the pass stops and is retried.
+    `credentials`: it refused the login, or no password or token could be had (ops must act)."""
+
+    def __init__(self, message: str, credentials: bool = False):
+        super().__init__(message)
+        self.credentials = credentials
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import ssl
 from typing import Iterator
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbot.settings import ImapSettings
 from mailbot.source import Fetched, MailboxState, SourceError
@@ -36,13 +36,14 @@ def connect(settings: ImapSettings, tokens: TokenSource | None) -> IMAPClient:
         else:
             password = os.environ.get(settings.password_env or "")
             if not password:
-                raise SourceError(f"environment variable {settings.password_env} (the IMAP password) is not set")
+                raise SourceError(f"environment variable {settings.password_env} (the IMAP password) is not set", credentials=True)
             client.login(settings.username, password)
         return client
     except SourceError:
         raise
     except _FAILURES as exc:
-        raise SourceError(f"IMAP {settings.host}:{settings.port}: {type(exc).__name__}: {exc}") from None
+        refused = isinstance(exc, (LoginError, TokenError))
+        raise SourceError(f"IMAP {settings.host}:{settings.port}: {type(exc).__name__}: {exc}", credentials=refused) from None
 
 
 def capabilities(client: IMAPClient) -> set[str]:

@@ -337,11 +337,12 @@ class Store:
 
     # -- the outbox --------------------------------------------------------------------------------
 
-    def release_stale_sending(self, me: str, alive, older_than: timedelta) -> int:
+    def release_stale_sending(self, me: str, alive, older_than: timedelta, of: str | None = None) -> int:
         """Replies left 'sending' by a process that died go back to pending (they may go out twice).
 
         A claim by a process on this host is stale when that process is gone (`alive(pid)` says);
-        a claim from elsewhere, when it is older than `older_than`.
+        a claim from elsewhere, when it is older than `older_than`, or at once when it is `of` (the
+        process whose lease on the mailbox lapsed and was taken over).
         """
         host = me.rsplit(":", 1)[0]
         cutoff = utcnow() - older_than
@@ -350,7 +351,7 @@ class Store:
             for reply in session.scalars(select(Reply).where(Reply.status == "sending")):
                 claimer_host, _, pid = (reply.claimed_by or ":").rpartition(":")
                 mine = claimer_host == host and pid.isdigit()
-                if (mine and not alive(int(pid))) or (not mine and _aware(reply.next_attempt_at) <= cutoff):
+                if reply.claimed_by == of or (mine and not alive(int(pid))) or (not mine and _aware(reply.next_attempt_at) <= cutoff):
                     reply.status = "pending"
                     released += 1
                     session.add(AuditEntry(at=utcnow(), actor="mailbot", action="reply_released", message_id=reply.message_id,
