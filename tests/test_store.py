@@ -87,6 +87,24 @@ def test_upgrade_twice_is_harmless(database_url):
         store.close()
 
 
+def test_a_release_rolled_back_to_runs_on_the_schema_a_newer_one_left(database_url, caplog):
+    """A newer release migrated the database (revision 9999, unknown here) and ops rolled back: the older one
+    starts and works on it as it is, saying so, instead of refusing to start."""
+    store = Store(database_url)
+    try:
+        store.upgrade()
+        with store.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        with caplog.at_level("WARNING"):
+            store.upgrade()
+        assert "newer than this release" in caplog.text
+        assert _record_with_reply(store, 1)
+        with store.engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["9999"]
+    finally:
+        store.close()
+
+
 def test_a_second_store_on_the_same_database_sees_the_schema(database_url):
     first, second = Store(database_url), Store(database_url)
     try:

@@ -340,7 +340,7 @@ class Service:
                 if not watcher.supported():
                     log.info("the IMAP server has no IDLE; polling only")
                     return
-                if watcher.wait(timeout=min(self.parts.settings.service.poll_interval_seconds, 600)):
+                if watcher.wait(min(self.parts.settings.service.poll_interval_seconds, 600), self.stopping.is_set):
                     self._kick("poll")
                 failures = 0
             except SourceError as exc:

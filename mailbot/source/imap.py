@@ -7,7 +7,8 @@ import os
 import re
 import socket
 import ssl
-from typing import Iterator
+import time
+from typing import Callable, Iterator
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -324,16 +325,24 @@ class ImapWatcher:
             with _Guard("select"):
                 self.client.select_folder(self.settings.folder, readonly=True)
 
-    def wait(self, timeout: float) -> bool:
-        """Block up to `timeout` seconds; True when the server announced new or removed messages."""
+    def wait(self, timeout: float, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Block up to `timeout` seconds (less once `stop()` says so, looked at every second); True when the
+        server announced new or removed messages, or when this wait opened the connection: what came before
+        IDLE began is never announced, so the caller should look."""
+        fresh = self.client is None
         self._ensure()
+        deadline = time.monotonic() + timeout
+        responses: list = []
         with _Guard("idle"):
             self.client.idle()
             try:
-                responses = self.client.idle_check(timeout=timeout)
+                while not responses and not stop() and (left := deadline - time.monotonic()) > 0:
+                    responses = self.client.idle_check(timeout=min(1.0, left))
             finally:
-                self.client.idle_done()
-        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT", b"EXPUNGE") for r in responses)
+                # What the server said between the last check and DONE counts too (dropping it loses a new message
+                # until the next one arrives, or the next poll).
+                responses = [*responses, *self.client.idle_done()[1]]
+        return fresh or any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT", b"EXPUNGE") for r in responses)
 
     def close(self) -> None:
         if self.client is not None:

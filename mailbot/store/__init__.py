@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import DateTime, bindparam, create_engine, event, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.store.models import AuditEntry, Checkpoint, Message, Reply, Request, ReviewItem
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _UPGRADE_LOCK = 0x6D61696C626F74  # "mailbot": the PostgreSQL advisory lock held while the schema is upgraded
 
@@ -118,6 +122,13 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _unknown_revisions(connection: Connection, scripts: ScriptDirectory) -> list[str]:
+    """The revisions the database is at that this release has no migration for (a newer release's)."""
+    current = MigrationContext.configure(connection).get_current_heads()
+    known = {script.revision for script in scripts.walk_revisions()}
+    return [revision for revision in current if revision not in known]
+
+
 class Store:
     """Every read and write the service makes, each one transaction."""
 
@@ -144,6 +155,11 @@ class Store:
             elif connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
             config.attributes["connection"] = connection
+            newer = _unknown_revisions(connection, ScriptDirectory.from_config(config))
+            if newer:  # a newer release migrated it, and this one was rolled back to: its migrations only add
+                log.warning("the database schema is newer than this release; running on it unchanged",
+                            extra={"revisions": newer})
+                return
             command.upgrade(config, "head")
 
     def close(self) -> None:
