@@ -325,9 +325,12 @@ class Store:
         """Is any decided message still to be filed, or to be moved after a review? (One query, for idle polls.)"""
         with self.session() as session:  # two questions, each answered from an index (an OR of them scans the table)
             waiting = select(Message.id).where(Message.mailbox == mailbox, Message.state == "decided").limit(1)
-            reviewed = select(Message.id).where(Message.refile_to.is_not(None), Message.mailbox == mailbox,
-                                                Message.state == "filed").limit(1)
-            return session.scalar(waiting) is not None or session.scalar(reviewed) is not None
+            if session.scalar(waiting) is not None:
+                return True
+            # Only messages a reviewer decided and not yet moved have a refile_to: few, found by its index alone
+            # (with the state in the query, the planner takes the state's index and walks every filed message).
+            reviewed = session.execute(select(Message.mailbox, Message.state).where(Message.refile_to > "")).all()  # not NULL, by the index
+            return any(row.mailbox == mailbox and row.state == "filed" for row in reviewed)
 
     def refiles(self, mailbox: str) -> list[Unfiled]:
         """Messages a reviewer decided, to move from the review folder to where they now belong."""
