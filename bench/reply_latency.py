@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import signal
 import statistics
@@ -63,7 +61,7 @@ sys.path.insert(0, str(MAIN / "tests"))
 sys.path.insert(0, str(MAIN / "bench"))
 import servers  # noqa: E402  (tests/servers.py: the throwaway Dovecot and the aiosmtpd sink)
 import service_throughput as st  # noqa: E402  (its message building, config and triage helpers)
-from triage_throughput import git_state, package_version, with_message_id  # noqa: E402
+from triage_throughput import git_state, machine, package_version, with_message_id  # noqa: E402
 
 
 class TimedSink(servers.SmtpSink):
@@ -206,17 +204,10 @@ def main() -> int:
     smtp = TimedSink()
     smtp.start()
     workdir = Path(tempfile.mkdtemp(prefix="mailbot-latency-bench-"))
-    try:
-        usable_cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable_cpus = os.cpu_count()
     result: dict = {
         "benchmark": "reply_latency",
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"nproc": usable_cpus, "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "implementation": platform.python_implementation(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(),
-                    "dovecot": subprocess.run([str(servers.DOVECOT), "--version"], capture_output=True, text=True).stdout.strip()},
+        "machine": machine(servers.DOVECOT),
         "versions": {name: package_version(name) for name in ("mailbot", "IMAPClient", "aiosmtpd", "APScheduler", "SQLAlchemy")}
         | {"git": git_state()},
         "goal_seconds": GOAL_SECONDS,

@@ -43,7 +43,6 @@ import argparse
 import glob
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -64,7 +63,7 @@ REPLIES_PER_SENDER_PER_HOUR = 1_000_000
 sys.path.insert(0, str(MAIN / "tests"))
 sys.path.insert(0, str(MAIN / "bench"))
 import servers  # noqa: E402  (tests/servers.py: the throwaway Dovecot and the aiosmtpd sink)
-from triage_throughput import git_state, package_version, with_message_id  # noqa: E402
+from triage_throughput import git_state, machine, package_version, with_message_id  # noqa: E402
 
 SOURCE_GLOBS = [
     str(MAIN / "tests" / "data" / "cases*" / "**" / "*.eml"),
@@ -486,18 +485,10 @@ def main() -> int:
     smtp = servers.SmtpSink()
     smtp.start()
     workdir = Path(tempfile.mkdtemp(prefix="mailbot-svc-bench-"))
-    python = sys.executable
-    try:
-        usable_cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable_cpus = os.cpu_count()
     result: dict = {
         "benchmark": "service_throughput",
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"nproc": usable_cpus, "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "implementation": platform.python_implementation(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(),
-                    "dovecot": subprocess.run([str(servers.DOVECOT), "--version"], capture_output=True, text=True).stdout.strip()},
+        "machine": machine(servers.DOVECOT),
         "versions": {name: package_version(name) for name in ("mailbot", "mail-parser", "IMAPClient", "aiosmtpd", "SQLAlchemy")}
         | {"git": git_state()},
         "source_files": len(sources),

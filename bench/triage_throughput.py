@@ -145,6 +145,20 @@ def verify(mailbot_argv: list[str], count: int) -> dict:
     }
 
 
+def machine(dovecot: Path | None = None) -> dict:
+    """The machine a benchmark ran on (and the Dovecot it ran against), for its figures."""
+    try:
+        usable_cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable_cpus = os.cpu_count()
+    found = {"nproc": usable_cpus, "cpu_count": os.cpu_count(), "python": platform.python_version(),
+             "implementation": platform.python_implementation(), "platform": platform.platform(),
+             "processor": platform.processor() or platform.machine()}
+    if dovecot is not None:
+        found["dovecot"] = subprocess.run([str(dovecot), "--version"], capture_output=True, text=True).stdout.strip()
+    return found
+
+
 def git_state() -> str | None:
     try:
         return subprocess.run(
@@ -226,21 +240,10 @@ def main() -> int:
     a, b, c = summary("baseline"), summary("mailbot"), summary("parallel")
     ratio = b["messages_per_second"] / a["messages_per_second"]
     parallel_ratio = c["messages_per_second"] / a["messages_per_second"]
-    try:
-        usable_cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable_cpus = os.cpu_count()
     result = {
         "benchmark": "triage_throughput",
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {
-            "nproc": usable_cpus,
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-        },
+        "machine": machine(),
         "versions": {"mailbot": package_version("mailbot"), "mail-parser": package_version("mail-parser"),
                      "git": git_state()},
         "messages": args.count,

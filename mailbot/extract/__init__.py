@@ -11,7 +11,7 @@ from mailbot.extract.people import Person, PeopleFinder, _same_person, is_target
 from mailbot.extract.signature import signed_name, stated_title
 from mailbot.extract.topics import TopicFinder, asks_password_help, first_person, mentions_password
 from mailbot.extract.units import Unit, emails_in, units_of
-from mailbot.parse.message import Address, Email
+from mailbot.parse.message import Email
 from mailbot.parse.thread import subject_kind
 from mailbot.policy import Policy
 

@@ -15,7 +15,7 @@ from mailparser.utils import get_addresses
 
 from mailbot.parse.auth_results import parse_auth_results
 from mailbot.parse.html import html_to_text
-from mailbot.parse.message import Address, Attachment, Email, Embedded, TextBody
+from mailbot.parse.message import Address, Attachment, Email, Embedded
 from mailbot.parse.thread import split_thread, subject_kind
 
 log = logging.getLogger(__name__)
@@ -200,10 +200,10 @@ def _best_alternative(children: list[Message]) -> Message | None:
 def _addresses(pairs: object) -> tuple[Address, ...]:
     """Addresses mail-parser read from a header (RFC 2047 names already decoded), tidied."""
     found = []
-    for display, email in pairs if isinstance(pairs, (list, tuple)) else ():
-        email = clean_header(email).strip("<>")
-        if "@" in email and " " not in email:
-            found.append(Address(name=clean_header(display).strip('"').strip(), email=email))
+    for display, address in pairs if isinstance(pairs, (list, tuple)) else ():
+        address = clean_header(address).strip("<>")
+        if "@" in address and " " not in address:
+            found.append(Address(name=clean_header(display).strip('"').strip(), email=address))
     return tuple(found)
 
 

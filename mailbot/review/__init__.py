@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import policy as email_policy
 
 from sqlalchemy import func, or_, select, update
 

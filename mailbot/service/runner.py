@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from mailbot.send import SendError
 from mailbot.service.inbox import InboxPass, PassReport
 from mailbot.service.outbox import OutboxSender, SendReport
 from mailbot.service.wiring import Parts
