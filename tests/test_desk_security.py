@@ -530,3 +530,17 @@ def test_two_reviewers_deciding_one_message_at_once_send_one_reply(live_desk):
     assert sorted(replies) == sorted(message_id(f"race-{n}") for n in range(4))
     assert all(len(v) == 1 for v in replies.values())
     assert sorted(box.folder("processed")) == sorted(message_id(f"race-{n}") for n in range(4)) and box.folder("review") == []
+
+
+def test_a_warning_for_ops_is_on_the_dashboard_until_it_clears_and_its_text_stays_inert(desk):
+    from mailbot.service.alerts import Alerts
+
+    alerts = Alerts(desk.store, None, None, "agencies@nhsprofessionals.nhs.uk")
+    client = signed_in(desk)
+    assert "Warnings for ops" not in client.get("/dashboard").text
+    alerts.raise_("polls_failing", "5 polls in a row have failed: IMAP <script>alert(1)</script> refused")
+    page = client.get("/dashboard").text
+    assert "Warnings for ops" in page and "5 polls in a row have failed" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    alerts.clear("polls_failing")
+    assert "Warnings for ops" not in client.get("/dashboard").text
