@@ -196,13 +196,7 @@ def main() -> int:
     sources = st.source_files()
     if not sources:
         sys.exit("no source .eml files found")
-    try:
-        dovecot = servers.Dovecot()
-        dovecot.start()
-    except servers.ServerUnavailable as exc:
-        sys.exit(f"no Dovecot for the benchmark: {exc}")
-    smtp = TimedSink()
-    smtp.start()
+    dovecot, smtp = st.start_servers(TimedSink)
     workdir = Path(tempfile.mkdtemp(prefix="mailbot-latency-bench-"))
     result: dict = {
         "benchmark": "reply_latency",

@@ -169,6 +169,18 @@ def bench_config(folder: Path, dovecot, user, smtp) -> tuple[Path, dict[str, str
     )
 
 
+def start_servers(sink_class) -> tuple:
+    """A throwaway Dovecot and an SMTP sink of this class, started (the benchmark stops if Dovecot cannot be had)."""
+    try:
+        dovecot = servers.Dovecot()
+        dovecot.start()
+    except servers.ServerUnavailable as exc:
+        sys.exit(f"no Dovecot for the benchmark: {exc}")
+    smtp = sink_class()
+    smtp.start()
+    return dovecot, smtp
+
+
 def mailbot_service_defaults() -> dict:
     """mailbot's own [service] defaults (the tests' config shortens its intervals and batches)."""
     from mailbot.settings import ServiceSettings
@@ -477,13 +489,7 @@ def main() -> int:
     sources = source_files()
     if not sources:
         sys.exit("no source .eml files found")
-    try:
-        dovecot = servers.Dovecot()
-        dovecot.start()
-    except servers.ServerUnavailable as exc:
-        sys.exit(f"no Dovecot for the benchmark: {exc}")
-    smtp = servers.SmtpSink()
-    smtp.start()
+    dovecot, smtp = start_servers(servers.SmtpSink)
     workdir = Path(tempfile.mkdtemp(prefix="mailbot-svc-bench-"))
     result: dict = {
         "benchmark": "service_throughput",
