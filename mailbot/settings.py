@@ -147,8 +147,9 @@ class ServiceSettings(_Section):
     send_interval_seconds: PositiveFloat = 10
     housekeeping_interval_seconds: PositiveFloat = 3600
     batch_size: PositiveInt = 100  # messages fetched, triaged, recorded and filed together
-    triage_workers: NonNegativeInt = 0  # processes that triage a batch; 0: one per core (at most 4); 1: none
+    triage_workers: NonNegativeInt = 0  # processes that triage a batch; 0: one per core (at most 4)
     max_message_bytes: PositiveInt = 25_000_000  # bigger messages are held, unread (message_too_large)
+    message_timeout_seconds: PositiveFloat = 10  # a message that takes longer to read is held (processing_timeout)
     replies_per_sender_per_hour: PositiveInt = 5  # beyond this, held (reply_rate_limited)
     send_attempts: PositiveInt = 8  # a reply that fails this often is given up (and held)
     retry_max_seconds: PositiveFloat = 900  # cap of the exponential backoff, sending and reconnecting
@@ -177,6 +178,9 @@ class WebSettings(_Section):
     enabled: StrictBool = False  # serve the desk from `mailbot run` too
     host: StrictStr = "127.0.0.1"
     port: PositiveInt = 8025
+    # Reverse proxies whose X-Forwarded-For is believed: sign-in throttling counts by the real client's address,
+    # so behind a proxy this must name it, or every reviewer shares the proxy's count.
+    trusted_proxies: list[StrictStr] = ["127.0.0.1"]
 
 
 class Settings(_Section):

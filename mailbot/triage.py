@@ -6,6 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, replace
 
+from mailbot.budget import Overtime, time_budget
 from mailbot.decide import Decider, Decision
 from mailbot.directory import Directory, load_directory
 from mailbot.extract import Extraction, Extractor
@@ -39,6 +40,7 @@ class Triage:
             policy, directory, mailbox.address, settings.authentication.trusted_authserv_ids, settings.authentication.exchange_online
         )
         self.renderer = ReplyRenderer(settings.templates_dir, policy, Address(mailbox.display_name, mailbox.address))
+        self.budget = settings.service.message_timeout_seconds  # seconds one message may take to read
 
     def use_directory(self, directory: Directory) -> None:
         """Decide with another directory from now on (the service reads it from the database)."""
@@ -52,7 +54,22 @@ class Triage:
         return cls(settings, policy, directory, html)
 
     def run(self, raw: bytes, key: str = "") -> TriageResult:
-        """Triage one raw message. Never raises for any input: what cannot be read is held for review."""
+        """Triage one raw message within the time budget. Never raises for any input: what cannot be read is
+        held for review, and what takes too long to read is held with processing_timeout."""
+        try:
+            with time_budget(self.budget):
+                return self._run(raw, key)
+        except Overtime:
+            log.error("a message took longer than %s s to read; it is held for review", self.budget)
+            return self.overtime(raw)
+
+    def overtime(self, raw: bytes) -> TriageResult:
+        """The result for a message that took too long to read: held, with what its header says of it."""
+        email = parse_email(_head(raw))
+        decision = Decision("review", ("processing_timeout",), self.decider.endorser(self.decider.facts(email), None), ())
+        return TriageResult(email, None, decision, None)
+
+    def _run(self, raw: bytes, key: str) -> TriageResult:
         email = parse_email(raw)
         if not key and email.message_id is None:
             key = hashlib.sha256(raw).hexdigest()
@@ -79,6 +96,16 @@ def build_triage(settings: Settings, directory: Directory) -> Triage:
     engine = Triage.from_settings(settings)
     engine.use_directory(directory)
     return engine
+
+
+def _head(raw: bytes, limit: int = 65_536) -> bytes:
+    """A message's header block alone (at most `limit` bytes of it), to say who sent a message not read."""
+    head = raw[:limit]
+    for end in (b"\r\n\r\n", b"\n\n"):
+        if end in head:
+            head = head.split(end, 1)[0]
+            break
+    return head + b"\n\n"
 
 
 def _with_problem(email: Email, problem: str) -> Email:

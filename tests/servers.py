@@ -502,12 +502,13 @@ def write_config(
     directories: tuple[Path, ...] = (DATA,),
     imap_extra: dict | None = None,
     ops: dict | None = None,
+    extra: str = "",
 ) -> tuple[Path, dict[str, str]]:
     """Write folder/mailbot.toml for a test; returns its path and the environment to run mailbot with
     (the IMAP password under the env var the file names).
 
     The directory CSVs are those in tests/data, with the rows of any further `directories` added.
-    The [service] intervals are short; `service` overrides any of its keys.
+    The [service] intervals are short; `service` overrides any of its keys. `extra` is more TOML, as it is.
     """
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("organisations.csv", "people.csv"):
@@ -554,6 +555,7 @@ def write_config(
     text += ["[service]", *(f"{k} = {_toml(v)}" for k, v in settings.items()), ""]
     if ops:
         text += ["[ops]", *(f"{k} = {_toml(v)}" for k, v in ops.items()), ""]
+    text.append(extra)
     path = folder / "mailbot.toml"
     path.write_text("\n".join(text), encoding="utf-8")
     return path, env

@@ -9,8 +9,8 @@ corpus's expected.jsonl:
 
 The comparison follows the corpus checker: the outcome must be equal; expected reasons must be a
 subset of those produced (extra reasons are allowed); requests are paired by (email, access), then
-(name, access), then access, and the counts must match; names compare without case, punctuation
-and honorifics; each paired request must have the same outcome and at least the expected reasons;
+(name, access), then access, and the counts must match; names compare without case and honorifics,
+apostrophes and hyphens counting, as check.py compares them; each paired request must have the same outcome and at least the expected reasons;
 every `reply_contains` string must occur (case-insensitively) in the reply body; `"reply": null`
 means no reply may be produced. A key that is absent is not checked.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from pathlib import Path
 
 import pytest
@@ -46,13 +45,12 @@ HONORIFICS = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof"}
 
 
 def norm_name(name: str | None) -> str | None:
-    """Case-, punctuation- and honorific-blind form of a name ('Mrs O’Neill-Hart' == 'oneill hart')."""
+    """A name as ../shared/corpus/check.py compares it, exactly: case and honorifics do not count, other punctuation
+    is a space, and apostrophes and hyphens count ('O'Neill' is not 'ONeill', 'Clarke-Hughes' not 'Clarke Hughes')."""
     if name is None:
         return None
-    text = unicodedata.normalize("NFC", name).casefold()
-    text = re.sub(r"['\u2019\u2018`]", "", text)  # O'Neill == ONeill
-    text = re.sub(r"[^\w\s]|_", " ", text)  # J. Smith == J Smith; Clarke-Hughes == Clarke Hughes
-    return " ".join(w for w in text.split() if w not in HONORIFICS)
+    words = re.sub(r"[^\w\s'-]", " ", name.casefold()).split()
+    return " ".join(w for w in words if w not in HONORIFICS)
 
 
 def norm_email(email: str | None) -> str | None:

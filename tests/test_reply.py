@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 
+import pytest
+
 TRUSTED = "Authentication-Results: mx.nhsprofessionals.nhs.uk; dmarc=pass header.from={domain}\n"
 
 
@@ -117,3 +119,38 @@ def test_verified_senders_colleagues_are_told_where_to_go_for_247_time(engine):
     assert [a.email for a in result.reply.cc] == ["jo.bloggs@harrowgatenursing.co.uk"]
     assert result.reply.subject == "Re: Agency user login"
     assert "247timesupport.co.uk" in result.reply.text
+
+
+# -- what a reply may carry (the triage contract's fine print) ----------------------------------------------
+
+
+def test_a_forged_sender_asking_password_help_for_an_address_gets_none_of_it_back(engine):
+    """Password help needs no endorsement, so anyone gets an answer: it must not quote the address they chose."""
+    raw = (b"From: Pat Lee <pat.lee@not-in-directory.example>\nTo: agencies@nhsprofessionals.nhs.uk\nSubject: password\n"
+           b"Message-ID: <f2@not-in-directory.example>\n\nPlease help reset the password for Jane Doe "
+           b"urgent-call-08001234567-to-keep-your-account@harrowgatenursing.co.uk, she can't log in.\n")
+    result = engine.run(raw)
+    assert result.decision.outcome == "informed" and not result.decision.verified
+    reply = result.reply
+    assert reply.cc == () and [a.email for a in reply.to] == ["pat.lee@not-in-directory.example"]
+    assert "08001234567" not in reply.text and "urgent-call" not in reply.html and "Jane" not in reply.text
+    assert "@" not in reply.text.replace("agencies@nhsprofessionals.nhs.uk", "")
+
+
+def test_a_verified_sender_is_never_copied_to_another_organisations_domain(engine):
+    body = ("Please could Jo Bloggs (jo.bloggs@elsewhere.example) and Al Smith (al.smith@harrowgatenursing.co.uk) "
+            "have 247 Time access? Also how does Bea Lane (bea.lane@gmail.com) reset her password?")
+    result = engine.run(request_mail(body))
+    assert result.decision.verified and result.decision.outcome in ("redirected", "partial")
+    assert [a.email for a in result.reply.cc] == ["al.smith@harrowgatenursing.co.uk"]
+
+
+@pytest.mark.parametrize("name", ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example","x")', "Jane visit www.evil.example now",
+                                  "+44 7700 900123", "-Jane Doe", "@Jane Doe", "Jane Doe2"])
+def test_text_that_is_no_persons_name_is_never_approved_as_one(engine, name):
+    raw = request_mail(f"Name: {name}\nEmail: jane.doe@harrowgatenursing.co.uk\nAccess: Agency User\n")
+    result = engine.run(raw)
+    assert result.decision.outcome != "approved"
+    assert all(r.request.name is None or not r.request.name.startswith(("=", "+", "-", "@")) for r in result.decision.requests)
+    for part in (result.reply.text, result.reply.html) if result.reply else ():
+        assert "calc" not in part and "HYPERLINK" not in part and "evil.example" not in part and "7700" not in part

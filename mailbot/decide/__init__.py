@@ -106,4 +106,5 @@ class Decider:
             seniority=person.seniority if person else None,
             source="directory" if person else None,
             stated_title=extraction.stated_title if extraction else None,
+            domains=tuple(organisation.domains) if organisation else (),
         )

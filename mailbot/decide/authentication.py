@@ -45,16 +45,24 @@ def aligned(domain: str | None, from_domain: str, psl: OrganisationalDomains) ->
 
 
 def sender_authenticated(email: Email, trusted_ids: frozenset[str], exchange_online: bool, psl: OrganisationalDomains) -> bool:
-    """dmarc=pass for the From domain, or dkim=pass with header.d aligned to it, in the header that counts."""
+    """Authenticated, strictly (the triage contract's fine print), by the header that counts:
+
+    - a From with more than one address, or with invisible characters in it, never is;
+    - a dmarc=fail (or any DMARC verdict but pass and none) is a failure, whatever else the header says;
+    - a dmarc=pass counts only when its header.from is the From domain;
+    - an aligned dkim=pass counts only where DMARC gave no verdict (dmarc=none, or no DMARC result)."""
     header = trusted_header(email, trusted_ids, exchange_online)
-    if header is None or email.sender is None:
+    if header is None or email.sender is None or email.sender_doubts:
         return False
     from_domain = email.sender.domain
+    dmarc = [r for r in header.results if r.method == "dmarc"]
+    if any(r.result not in ("pass", "none") for r in dmarc):
+        return False
+    if any(r.result == "pass" and r.get("header.from") == from_domain for r in dmarc):
+        return True
+    if any(r.result == "pass" for r in dmarc):
+        return False  # a pass for another domain, or naming none: not a pass for this From
     for result in header.results:
-        if result.method == "dmarc" and result.result == "pass":
-            header_from = result.get("header.from")
-            if header_from is None or header_from == from_domain:
-                return True
         if result.method == "dkim" and result.result == "pass":
             signer = result.get("header.d") or (result.get("header.i") or "").split("@")[-1]
             if aligned(signer, from_domain, psl):

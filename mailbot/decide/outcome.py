@@ -17,6 +17,7 @@ class Endorser:
     seniority: str | None
     source: str | None  # "directory" when the sender is listed in people.csv
     stated_title: str | None
+    domains: tuple[str, ...] = ()  # the organisation's email domains: the only ones a reply may copy in
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ REASONS = MappingProxyType(
         "out_of_scope": "The message raises a matter mailbot does not handle (invoices, bookings, timesheets, complaints, leavers).",
         "malformed_message": "The message could not be read well enough to decide, or its sender cannot be replied to.",
         "text_too_long": "The message is longer than mailbot reads for requests; more people may be asked for.",
+        "processing_timeout": "Reading this message took longer than mailbot allows one message; it was set aside so the rest of the mailbox could go on.",
         # set by the service, not by triage
         "message_too_large": "The message is larger than mailbot reads; it was not opened.",
         "reply_rate_limited": "Too many automatic replies went to this sender in the last hour; this one waits for a person.",

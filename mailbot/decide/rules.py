@@ -36,7 +36,10 @@ class Facts:
 
     @property
     def person(self) -> Person | None:
-        return self.directory.person(self.email.sender.email if self.email.sender else None)
+        """The sender's directory entry; never for a From that cannot be taken at its word (sender_doubts)."""
+        if self.email.sender is None or self.email.sender_doubts:
+            return None
+        return self.directory.person(self.email.sender.email)
 
     @property
     def organisation(self) -> Organisation | None:
@@ -52,12 +55,16 @@ class Facts:
 
 
 def auto_submitted(facts: Facts) -> str | None:
-    """An auto-reply: Auto-Submitted other than 'no', an autoreply header, or Precedence: auto_reply."""
+    """Sent by a machine: Auto-Submitted other than 'no', one of the policy's marker headers (X-Autoreply,
+    Exchange's X-MS-Exchange-Inbox-Rules-Loop...), X-Auto-Response-Suppress asking responders like mailbot not to
+    answer, or Precedence: auto_reply."""
     email = facts.email
+    markers = facts.policy.automatic_mail
     value = (email.header("auto-submitted") or "").split(";")[0].strip().lower()
     precedence = (email.header("precedence") or "").strip().lower()
-    marked = email.header("x-autoreply") is not None or email.header("x-autorespond") is not None
-    if value and value != "no" or marked or precedence == "auto_reply":
+    marked = any(email.header(name) is not None for name in markers.headers)
+    suppress = {v.strip().lower() for v in (email.header("x-auto-response-suppress") or "").split(",")}
+    if value and value != "no" or marked or precedence in markers.precedence or suppress & set(markers.suppress_values):
         return "auto_submitted"
     if _AUTO_SUBJECT.match(email.subject) or email.report_type == "disposition-notification":
         return "auto_submitted"
@@ -85,9 +92,13 @@ def bulk_or_list(facts: Facts) -> str | None:
 
 
 def own_message(facts: Facts) -> str | None:
-    """Sent from the mailbox's own address: answering it would loop."""
+    """Sent from the mailbox's own address, with or without a +tag (agencies+x@...): answering it would loop."""
     sender = facts.email.sender
-    return "own_message" if sender is not None and sender.key == facts.mailbox_address.lower() else None
+    if sender is None or "@" not in sender.key:
+        return None
+    local, _, domain = sender.key.rpartition("@")
+    own_local, _, own_domain = facts.mailbox_address.lower().rpartition("@")
+    return "own_message" if domain == own_domain and local.split("+", 1)[0] == own_local else None
 
 
 # -- messages held for a person -------------------------------------------------------------------

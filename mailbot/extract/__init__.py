@@ -19,7 +19,7 @@ PASSWORD_HELP = "password_help"
 # Requests are short (the longest sample is under 700 characters): text past this many characters
 # of one author's message is not read for requests, and a message cut short is held for a person.
 MAX_TEXT = 6_000
-_SUBJECT_PREFIXES = re.compile(r"^\s*(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+_SUBJECT_PREFIXES = re.compile(r"^\s*+(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*+(?:\[\d++\]\s*+)?:\s*+)++", re.I)
 _ASKING = re.compile(
     r"\b(?:please|pls|plz|could\s+you|can\s+you|would\s+you|can\s+i|could\s+i|set(?:ting)?\s+(?:\w+\s+){0,3}?up|setup"
     r"|i'?d\s+like|would\s+like|request(?:ing)?|need(?:s|ed)?|require[sd]?|give|add|create|enable|grant|register|arrange"

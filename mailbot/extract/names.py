@@ -67,9 +67,20 @@ def _is_stop(token: str) -> bool:
     return token.lower().rstrip(".").replace("’", "'") in STOPWORDS
 
 
+# What is not a person's name (the triage contract): text holding digits, an @ or a web address, or starting
+# with a character a spreadsheet reads as a formula. Such text is never put in a reply or a worklist as a name.
+_NOT_A_NAME = re.compile(r"[0-9@]|https?:|www\.|(?<![^\W\d_])[^\W\d_]{2,}+\.[^\W\d_]{2}|^\s*+[=+\-@]", re.I)
+
+
+def is_person_name(text: str | None) -> bool:
+    """Could this text be a person's name at all (see _NOT_A_NAME)?"""
+    return bool(text and text.strip()) and not _NOT_A_NAME.search(text)
+
+
 def clean_name(text: str | None) -> str | None:
-    """A name as written, without honorifics or stray punctuation; 'Lott, Megan' -> 'Megan Lott'."""
-    if not text:
+    """A name as written, without honorifics or stray punctuation; 'Lott, Megan' -> 'Megan Lott'.
+    None when there is no name, or the text cannot be a person's name (is_person_name)."""
+    if not text or not is_person_name(text):
         return None
     text = " ".join(text.replace('"', " ").replace("\u200b", "").split()).strip(" ,;:-–—()[]<>'")
     if "," in text:

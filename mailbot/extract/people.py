@@ -45,7 +45,7 @@ _PLACE_AFTER = re.compile(
 _SET_BEFORE = re.compile(r"\bset\s+$|\b(?:can|could|would|please)\s+$", re.I)
 _SET_AFTER = re.compile(r"^\s+(?:up|be|have|get|also)\b", re.I)
 _AFTER_TARGET = re.compile(
-    r"^\s*(?:\([^)]*\)\s*)?,?\s*(?:needs|requires|will\s+need|would\s+need|also\s+needs|has\s+(?:just\s+)?joined"
+    r"^\s*+(?:\([^)]{0,200}+\)\s*+)?(?:,\s*+)?(?:needs|requires|will\s+need|would\s+need|also\s+needs|has\s+(?:just\s+)?joined"
     r"|is\s+joining|joins|has\s+(?:just\s+)?started|is\s+starting|starts|will\s+be\s+starting|to\s+be\s+set\s+up"
     r"|be\s+set\s+up|as\s+(?:an?\s+)?(?:agency|rate|nhsp|247|user|administrator|ara|au)\b)",
     re.I,

@@ -13,7 +13,8 @@ _TITLE = re.compile(
     re.I,
 )
 _NOT_TITLE = re.compile(r"@|\bltd\b|\blimited\b|\bllp\b|\bplc\b|www\.|https?:|\d{3}|registered|confidential", re.I)
-_SEGMENTS = re.compile(r"\s+[|–—-]\s+|\s*\|\s*|,\s+|\s+at\s+")
+# Each separator starts where a run of spaces starts ((?<!\s)), so a long run is scanned once, not once a character.
+_SEGMENTS = re.compile(r"(?<!\s)\s++[|–—-]\s++|(?<!\s)\s*+\|\s*+|,\s++|(?<!\s)\s++at\s++")
 
 
 def stated_title(signature: str) -> str | None:

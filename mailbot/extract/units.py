@@ -10,7 +10,7 @@ from mailbot.parse.message import Address
 _BULLET = re.compile(r"^\s*(?:[•*·◦▪‣○●■►➢✓\-–—]|\(?\d{1,2}[.)]|\(\d{1,2}\)|[a-hA-H][.)])\s+")
 # Starts only where a run of address characters starts: no quadratic search through long tokens.
 _EMAIL = re.compile(r"(?<![\w.+'’-])[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+")
-_LABEL = re.compile(r"^\s*[*•-]?\s*([A-Za-z][A-Za-z /'’-]{1,30}?)\s*[:=]\s*(.*)$")
+_LABEL = re.compile(r"^\s*+(?:[*•-]\s*+)?([A-Za-z][A-Za-z /'’-]{1,30}?)\s*+[:=]\s*+(.*)$")
 _NAME_LABEL = re.compile(r"^(?:full\s+|first\s+and\s+last\s+|staff\s+|user'?s?\s+|person'?s?\s+)?names?$", re.I)
 _EMAIL_LABEL = re.compile(r"^(?:work\s+|business\s+|nhs\s+)?e-?mail(?:\s+address)?$", re.I)
 _GREETING = re.compile(
@@ -51,7 +51,8 @@ def _sentences(text: str) -> list[str]:
     return [p.strip() for p in pieces if p.strip()]
 
 
-_CSV_HEADER = re.compile(r"^\s*[\w ]*(?:name|e-?mail)[\w ]*(?:,[\w \-]*){1,8}$|^(?:[\w \-]*,){1,8}[\w ]*(?:name|e-?mail)[\w ]*$", re.I)
+# A pasted CSV header: comma-separated labels, one of them a name or an email (only tried on short lines).
+_CSV_HEADER = re.compile(r"^(?=[\w \-]{0,60}+(?:,[\w \-]{0,60}+){1,8}+$)[\w ,\-]*?(?:name|e-?mail)", re.I)
 
 
 def _cells(line: str) -> tuple[str, ...]:
@@ -60,7 +61,7 @@ def _cells(line: str) -> tuple[str, ...]:
         return tuple(c.strip() for c in line.split("|"))
     if "\t" in line:
         return tuple(c.strip() for c in line.split("\t"))
-    if line.count(",") >= 2 and (_EMAIL.search(line) or _CSV_HEADER.match(line)) and len(line) < 200:
+    if len(line) < 200 and line.count(",") >= 2 and (_EMAIL.search(line) or _CSV_HEADER.match(line)):
         cells = tuple(c.strip() for c in line.split(","))
         if all(len(c) <= 60 for c in cells):
             return cells

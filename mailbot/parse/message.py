@@ -95,6 +95,9 @@ class Email:
     attachments: tuple[Attachment, ...] = ()
     problems: tuple[str, ...] = ()
     unreadable: str | None = None
+    # Why the From header cannot be taken at its word (several addresses, invisible characters): such a sender is
+    # never authenticated, and never taken for a person of the directory.
+    sender_doubts: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

@@ -6,9 +6,10 @@ import codecs
 import email
 import logging
 import re
+import unicodedata
 from email.header import decode_header, make_header
 from email.message import Message
-from email.utils import getaddresses
+from email.utils import collapse_rfc2231_value, getaddresses
 from types import MappingProxyType
 
 from mailparser.utils import get_addresses
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 _MAX_DEPTH = 30
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200c\u200d\u2060\ufeff]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+                        r"\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb]")
+_LONG_SPACES = re.compile(r"(?<! ) {9,}+")
 _SINGLE_BYTE_LIARS = {"ascii", "iso8859-1", "cp1252", "iso8859-15"}
 
 
@@ -133,7 +137,7 @@ class _Collector:
             return ""
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
-        text, problem = decode_text(data, part.get_param("charset"))
+        text, problem = decode_text(data, _param(part, "charset"))
         if problem:
             self.problems.append(problem)
         return text
@@ -143,6 +147,21 @@ class _Collector:
         if plain:
             return plain
         return "\n\n".join(html_to_text(h) for h in self.html if h.strip())
+
+
+def _param(part: Message, name: str) -> str | None:
+    """A Content-Type parameter as text, whatever form it came in: RFC 2231 (charset*=us-ascii''x, or continued
+    over name*0*, name*1*) arrives as a (charset, language, value) triple, which is decoded here."""
+    try:
+        value = part.get_param(name)
+    except Exception:  # a parameter the library cannot take apart
+        return None
+    if isinstance(value, tuple):
+        try:
+            return collapse_rfc2231_value(value, errors="replace", fallback_charset="utf-8")
+        except (LookupError, TypeError, ValueError):
+            return str(value[2]) if len(value) == 3 else None
+    return value
 
 
 def _disposition(part: Message) -> str:
@@ -175,7 +194,7 @@ def _attachment(part: Message) -> Attachment:
 
 
 # An HTML table whose cells hold addresses: a list of people that plain text flattens to a cell a line.
-_TABLE_OF_ADDRESSES = re.compile(rb"<t[dh][^>]*>(?:(?!</t[dh]).){0,300}?@", re.I | re.S)
+_TABLE_OF_ADDRESSES = re.compile(rb"<t[dh][^<>]{0,300}+>(?:(?!</t[dh]).){0,300}?@", re.I | re.S)
 
 
 def _best_alternative(children: list[Message]) -> Message | None:
@@ -197,14 +216,40 @@ def _best_alternative(children: list[Message]) -> Message | None:
     return multipart[-1] if multipart else children[-1]
 
 
+def invisible_in(text: str) -> bool:
+    """Does the text hold a control or invisible character (zero-width, bidi, soft hyphen, Unicode tags...)?"""
+    return bool(_INVISIBLE.search(text)) or any(unicodedata.category(c) in ("Cf", "Cc", "Co", "Cn") for c in text if not c.isascii())
+
+
 def _addresses(pairs: object) -> tuple[Address, ...]:
-    """Addresses mail-parser read from a header (RFC 2047 names already decoded), tidied."""
+    """Addresses mail-parser read from a header (RFC 2047 names already decoded), tidied. An address holding an
+    invisible character keeps it (visibly marked): cleaned away, it would become another, real, address."""
     found = []
     for display, address in pairs if isinstance(pairs, (list, tuple)) else ():
-        address = clean_header(address).strip("<>")
+        raw = str(address or "").strip().strip("<>")
+        if invisible_in(raw):
+            address = "".join("\ufffd" if invisible_in(c) else c for c in raw)
+        else:
+            address = clean_header(raw).strip("<>")
         if "@" in address and " " not in address:
             found.append(Address(name=clean_header(display).strip('"').strip(), email=address))
     return tuple(found)
+
+
+def _sender_doubts(message: Message, senders: tuple[Address, ...]) -> tuple[str, ...]:
+    doubts = []
+    values = message.get_all("from") or []
+    if len(senders) > 1 or len(values) > 1:
+        doubts.append("the From header names more than one address")
+    if any("\ufffd" in s.email for s in senders) or any(invisible_in(_at_sign_part(str(v))) for v in values):
+        doubts.append("the From address holds invisible characters")
+    return tuple(doubts)
+
+
+def _at_sign_part(value: str) -> str:
+    """The address part of a From value (what lies between < >, or the whole), where invisible characters matter."""
+    start, end = value.rfind("<"), value.rfind(">")
+    return value[start + 1 : end] if 0 <= start < end else value
 
 
 def _address_headers(message: Message) -> dict[str, tuple[Address, ...]]:
@@ -214,6 +259,14 @@ def _address_headers(message: Message) -> dict[str, tuple[Address, ...]]:
         first.setdefault(str(name).strip().lower(), value)
     return {name: _addresses(get_addresses(first[name], decode_names=True)) if name in first else ()
             for name in ("from", "reply-to", "to", "cc")}
+
+
+def _raw(value: object) -> str:
+    """A header's value as received: not decoded, nothing removed (8-bit bytes as replacement characters)."""
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value)
+    chunks = getattr(value, "_chunks", None)  # a Header made for 8-bit bytes: its text as received
+    return "".join(str(text) for text, _ in chunks) if chunks else str(value)
 
 
 def _message_ids(value: str | None) -> tuple[str, ...]:
@@ -249,8 +302,10 @@ def _embedded_from_attached(message: Message, depth: int) -> tuple[Embedded, ...
 
 
 def _normalise(text: str) -> str:
+    """Line ends, spaces and invisible characters made plain; a run of spaces longer than any layout needs is cut
+    to eight, so that no pattern ever meets a run of thousands (the slow shapes of tests/slow_mail.py)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ").replace("\t", " ")
-    text = _SURROGATES.sub("\ufffd", _CONTROL.sub("", text))
+    text = _LONG_SPACES.sub("        ", _SURROGATES.sub("\ufffd", _CONTROL.sub("", text)))
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
@@ -307,13 +362,14 @@ def _parse(raw: bytes) -> Email:
         in_reply_to=in_reply_to,
         references=_message_ids(clean_header(message.get("references"))),
         headers=headers,
-        auth=tuple(h for h in (parse_auth_results(v) for v in headers.get("authentication-results", ())) if h),
+        auth=tuple(h for h in (parse_auth_results(_raw(v)) for v in message.get_all("authentication-results") or ()) if h),
         content_type=ctype,
-        report_type=(message.get_param("report-type") or None) if ctype == "multipart/report" else None,
+        report_type=(_param(message, "report-type") or None) if ctype == "multipart/report" else None,
         return_path=clean_header(return_path) if return_path is not None else None,
         body=body,
         embedded=tuple(embedded) + tuple(attached),
         attachments=tuple(collector.attachments),
         problems=tuple(problems),
         unreadable=unreadable,
+        sender_doubts=_sender_doubts(message, senders),
     )

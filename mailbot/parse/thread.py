@@ -9,23 +9,26 @@ from mailbot.parse.html import QUOTE_MARK
 from mailbot.parse.message import Address, Embedded, TextBody
 from mailbot.parse.signature import split_signature
 
+# Every pattern here runs on each line of a body: quantifiers are possessive (*+, ++) where runs could meet, so a
+# line of 50,000 spaces costs one scan, not one per character (see tests/test_slow_mail.py).
 _FORWARD_MARK = re.compile(
-    r"^\s*(?:-{2,}\s*(?:Forwarded|Weitergeleitete|Message transféré)[\w ]*\s*-{2,}|Begin forwarded message\s*:?"
-    r"|-{2,}\s*Forwarded by\b.*|Forwarded message\s*:?)\s*$",
+    r"^\s*+(?:-{2,}+\s*+(?:Forwarded|Weitergeleitete|Message transféré)[\w ]{0,40}?\s*+-{2,}+|Begin forwarded message\s*+:?"
+    r"|-{2,}+\s*+Forwarded by\b.*|Forwarded message\s*+:?)\s*+$",
     re.IGNORECASE,
 )
-_ORIGINAL_MARK = re.compile(r"^\s*-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine)\s*-{2,}\s*$", re.I)
-_RULE = re.compile(r"^\s*_{8,}\s*$")
+_ORIGINAL_MARK = re.compile(r"^\s*+-{2,}+\s*+(?:Original Message|Ursprüngliche Nachricht|Message d'origine)\s*+-{2,}+\s*+$", re.I)
+_RULE = re.compile(r"^\s*+_{8,}+\s*+$")
 _HEADER = re.compile(
-    r"^\s*[*>]*\s*(From|Sent|Date|To|Cc|Bcc|Subject|Reply-To|Importance|Von|Gesendet|An|Betreff|De|Envoyé|À|Objet)"
-    r"\s*\*?\s*:\s*\*?\s*(.*)$",
+    r"^\s*+(?:[*>]\s*+)*+(From|Sent|Date|To|Cc|Bcc|Subject|Reply-To|Importance|Von|Gesendet|An|Betreff|De|Envoyé|À|Objet)"
+    r"\s*+(?:\*\s*+)?:\s*+(?:\*\s*+)?(.*)$",
     re.IGNORECASE,
 )
 _FROM_NAMES = {"from", "von", "de"}
-_WROTE = re.compile(r"^\s*(?:On|Am|Le)\b.{4,300}\b(?:wrote|writes|schrieb|a écrit)\s*:\s*$", re.I)
+_WROTE = re.compile(r"^\s*+(?:On|Am|Le)\b.{4,300}\b(?:wrote|writes|schrieb|a écrit)\s*+:\s*+$", re.I)
 _WROTE_STARTS = {"on ", "am ", "le "}
-_QUOTED = re.compile(r"^\s*>")
-_SUBJECT_PREFIX = re.compile(r"^\s*\[?\s*(re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:", re.I)
+_QUOTED = re.compile(r"^\s*+>")
+_SUBJECT_PREFIX = re.compile(r"^\s*+(?:\[\s*+)?(re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*+(?:\[\d++\]\s*+)?:", re.I)
+_QUOTE_PREFIX = re.compile(r"^\s*+> ?")
 _FORWARD_PREFIXES = {"fw", "fwd", "wg", "tr", "rv"}
 
 
@@ -124,7 +127,7 @@ def _quote_run(lines: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _unquote(lines: list[str]) -> list[str]:
-    return [re.sub(r"^\s*> ?", "", line) for line in lines]
+    return [_QUOTE_PREFIX.sub("", line) for line in lines]
 
 
 def split_thread(text: str, subject: str, author_name: str, forwarding: bool, depth: int = 0) -> tuple[TextBody, tuple[Embedded, ...]]:

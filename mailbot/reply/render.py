@@ -40,7 +40,7 @@ _WIRE = _Wire(linesep="\r\n")
 ORDER = ("approved", "rejected", "needs_info", "redirected", "informed")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
-_PREFIXES = re.compile(r"^\s*(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+_PREFIXES = re.compile(r"^\s*+(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*+(?:\[\d++\]\s*+)?:\s*+)++", re.I)
 _MISSING = {
     "missing_full_name": "Please send the person's full name (first name and surname).",
     "missing_work_email": "Please send the person's work email address.",
@@ -174,7 +174,8 @@ class ReplyRenderer:
         )
 
     def _request_context(self, item: RequestDecision, email: Email, verified: bool) -> dict:
-        """What a template may say of one request. Names are left out for a sender nobody verified."""
+        """What a template may say of one request. For a sender nobody verified, nothing the message says: neither
+        the name nor the address it gives (an attacker's words, sent in NHSP's name, would make mailbot a relay)."""
         request = item.request
         level = self.policy.access.get(request.access or "")
         missing = []
@@ -189,7 +190,7 @@ class ReplyRenderer:
         return {
             "name": (safe_text(request.name) or None) if verified else None,
             "is_sender": bool(request.email and email.sender and request.email.lower() == email.sender.key),
-            "email": safe_address(request.email),
+            "email": safe_address(request.email) if verified else None,
             "access_label": level.label if level else None,
             "endorsed_by": level.endorsed_by if level else None,
             "redirect_url": level.redirect_url if level else None,
@@ -198,18 +199,22 @@ class ReplyRenderer:
         }
 
     def _cc(self, decision: Decision, email: Email) -> tuple[Address, ...]:
-        """The people a verified sender asked for are told too, where the answer concerns them.
+        """The people a verified sender asked for are told too, where the answer concerns them, and only at an
+        address on one of the sender's organisation's domains, whatever the outcome.
 
-        Addresses found in mail from anyone else are never written to: that would make mailbot
-        a relay. Needs-info and rejections go to the sender only.
+        Addresses found in mail from anyone else, or on any other domain, are never written to: that would make
+        mailbot a relay. Needs-info and rejections go to the sender only.
         """
-        if not decision.verified:
+        if not decision.verified or decision.endorser is None:
             return ()
+        domains = {d.lower() for d in decision.endorser.domains}
         seen = {email.sender.key, self.mailbox.key}
         cc = []
         for item in decision.requests:
             address = safe_address(item.request.email)
-            if item.outcome in ("approved", "redirected", "informed") and address and address.lower() not in seen:
+            if address is None or address.lower().rsplit("@", 1)[-1] not in domains:
+                continue
+            if item.outcome in ("approved", "redirected", "informed") and address.lower() not in seen:
                 seen.add(address.lower())
                 cc.append(Address(safe_text(item.request.name, 80), address))
         return tuple(cc)

@@ -15,7 +15,8 @@ from functools import partial
 from typing import Callable, Iterator
 
 from mailbot.parse import parse_email
-from mailbot.service.triaged import PARALLEL_FROM, Triaged, triage_for_pass, worker_engine
+from mailbot.directory import Directory
+from mailbot.service.triaged import Triaged, adopt_directory, lost_in_pass, triage_for_pass, worker_engine
 from mailbot.source import Fetched, MailboxState, MailSource, SourceError
 from mailbot.store import Message, Store, message_key, utcnow
 from mailbot.triage import Triage
@@ -23,7 +24,10 @@ from mailbot.workers import EnginePool
 
 log = logging.getLogger(__name__)
 
-FOLDER_FOR = {"ignored": "ignored", "review": "review"}  # every other outcome is answered: "processed"
+FOLDER_FOR = {"ignored": "ignored", "review": "review"}
+# A worker still busy this long after its message's time budget ran out is stuck where the budget's signal cannot
+# reach it (inside a C library): it is killed, and the message held with processing_timeout.
+_GRACE_SECONDS = 5  # every other outcome is answered: "processed"
 
 
 def _address(address: str | None, lower: bool = True) -> str | None:
@@ -78,11 +82,15 @@ class InboxPass:
     """Works through what waits in the inbox; one bad message stops nothing."""
 
     def __init__(self, triage: Triage, store: Store | None, batch_size: int, max_message_bytes: int,
-                 replies_per_hour: int, dry_run: bool = False, workers: int = 1):
+                 replies_per_hour: int, dry_run: bool = False, workers: int = 1,
+                 directory_now: Callable[[], Directory] | None = None):
         self.triage = triage
-        # Triage on several cores, by workers that build their engine from the settings and the directory of now.
-        self.pool = EnginePool(triage, triage_for_pass, workers,
-                               factory=lambda: partial(worker_engine, triage.settings, triage.directory))
+        # Triage runs on worker processes (at least one), so that a message that overruns its time budget can be
+        # stopped whatever it is stuck in, and the pass goes on; each batch is decided with the directory of now.
+        self.pool = EnginePool(triage, triage_for_pass, max(1, workers), build=partial(worker_engine, triage.settings, triage.directory),
+                               lost=partial(lost_in_pass, triage), deadline=triage.budget + _GRACE_SECONDS, adopt=adopt_directory)
+        self.directory_now = directory_now or (lambda: triage.directory)
+        self._directory: Directory = triage.directory
         self.store = store
         self.batch_size = batch_size
         self.max_message_bytes = max_message_bytes
@@ -136,7 +144,11 @@ class InboxPass:
         """Fetch a batch and set its triage going (on the workers, when there are any)."""
         fetched = list(self._fetch(box, state, uids))
         readable = [f.raw for f in fetched if f.raw is not None]
-        return uids, fetched, self.pool.map(readable, PARALLEL_FROM)
+        directory = self.directory_now()
+        if directory is not self._directory:  # edited since the last batch (on the desk, or an import)
+            self.pool.update(directory)
+            self._directory = directory
+        return uids, fetched, self.pool.map(readable)
 
     def _finish_into(self, report: PassReport, box: MailSource, state: MailboxState, started, advance) -> None:
         rows = self._batch(box, state, *started)

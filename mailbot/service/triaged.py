@@ -6,13 +6,10 @@ import traceback
 from dataclasses import dataclass
 
 from mailbot.decide.outcome import Decision
-from mailbot.reply import Reply
 from mailbot.directory import Directory
+from mailbot.reply import Reply
 from mailbot.settings import Settings
-from mailbot.triage import Triage, build_triage
-
-# Below this many messages in a batch, one process is quicker than shipping them to workers.
-PARALLEL_FROM = 8
+from mailbot.triage import Triage, TriageResult, build_triage
 
 
 @dataclass(frozen=True)
@@ -28,15 +25,27 @@ class Triaged:
     error: str | None = None  # triage itself failed (a bug): the message is held with this
 
 
+def _summary(result: TriageResult) -> Triaged:
+    email, reply = result.email, result.reply
+    return Triaged(email.message_id, email.subject, email.sender.email if email.sender else None, result.decision,
+                   reply, reply.to_bytes() if reply else None)
+
+
 def triage_for_pass(engine: Triage, raw: bytes) -> Triaged:
     """Triage one raw message for the pass; a failure is returned as the error, never raised."""
     try:
-        result = engine.run(raw)
-        email, reply = result.email, result.reply
-        return Triaged(email.message_id, email.subject, email.sender.email if email.sender else None, result.decision,
-                       reply, reply.to_bytes() if reply else None)
+        return _summary(engine.run(raw))
     except Exception as exc:  # never lose the message for a bug: it is held with the error
         return Triaged(None, "", None, None, None, None, "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000])
+
+
+def lost_in_pass(engine: Triage, raw: bytes, why: str) -> Triaged:
+    """What the pass records for a message whose worker was killed for overrunning ("overtime") or died."""
+    if why == "overtime":
+        return _summary(engine.overtime(raw))
+    summary = _summary(engine.overtime(raw))
+    return Triaged(summary.message_id, summary.subject, summary.sender, None, None, None,
+                   "the triage worker died while reading this message")
 
 
 def worker_engine(settings: Settings, directory: Directory) -> Triage:
@@ -45,3 +54,8 @@ def worker_engine(settings: Settings, directory: Directory) -> Triage:
 
     logs.setup(settings.service.log_format)
     return build_triage(settings, directory)
+
+
+def adopt_directory(engine: Triage, directory: Directory) -> None:
+    """A worker (or the pass's own engine) decides with this directory from now on."""
+    engine.use_directory(directory)
