@@ -203,7 +203,7 @@ def _parts(config_path: Path):
         logs.setup(settings.service.log_format, level=logging.WARNING)
         parts = build(settings)
         parts.store.upgrade()
-        parts.sync_directory()
+        parts.sync_directory(follow_files=False)  # the service follows the config's files; these commands do not
     except ConfigError as error:
         _fail_config(error)
     return parts
@@ -229,7 +229,8 @@ def web(config_path: Path, host: str | None, port: int | None) -> None:
     parts = _parts(config_path)
     settings = parts.settings
     app = create_app(parts, settings.replies.templates or shipped("templates"), host=host or settings.web.host)
-    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="warning", access_log=False,
+                proxy_headers=True, forwarded_allow_ips=settings.web.trusted_proxies)
 
 
 @main.group()
@@ -343,42 +344,44 @@ def directory() -> None:
 @config_option
 @click.option("--organisations", "organisations_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
 @click.option("--people", "people_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
-def directory_import(config_path: Path, organisations_csv: Path, people_csv: Path) -> None:
-    """Replace the directory with these CSV files (audited)."""
+@click.option("--merge", is_flag=True, help="Keep the people edited on the desk since the last import; take the rest from the files.")
+@click.option("--replace", "replace_edits", is_flag=True, help="Replace everything, the desk's edits since the last import included.")
+def directory_import(config_path: Path, organisations_csv: Path, people_csv: Path, merge: bool, replace_edits: bool) -> None:
+    """Import the directory from these CSV files (audited, with what changed listed).
+
+    Refused when the directory was edited on the desk since its last import, unless --merge or --replace."""
     from mailbot.directory import load_directory
     from mailbot.store import directory as stored
 
+    if merge and replace_edits:
+        raise click.UsageError("--merge or --replace, not both")
     parts = _parts(config_path)
     try:
         imported = load_directory(organisations_csv, people_csv, parts.triage.policy.seniority_ranks)
     except ConfigError as error:
         _fail_config(error)
-    summary = stored.replace(parts.store, imported, _actor(), f"{organisations_csv} and {people_csv}")
-    click.echo("imported: " + ", ".join(f"{v} {k}" for k, v in summary.items()))
+    try:
+        summary = stored.import_directory(parts.store, imported, _actor(), f"{organisations_csv} and {people_csv}",
+                                          merge=merge, replace_edits=replace_edits)
+    except stored.ImportRefused as refused:
+        click.echo(f"mailbot: not imported: {refused}", err=True)
+        sys.exit(1)
+    click.echo("imported: " + summary.line())
 
 
 @directory.command("export")
 @config_option
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def directory_export(config_path: Path, folder: Path) -> None:
-    """Write the database's directory as organisations.csv and people.csv (for `mailbot triage`)."""
-    import csv
-
+    """Write the database's directory as organisations.csv and people.csv (for `mailbot triage`, or to import again)."""
+    from mailbot.directory import as_csv_files
     from mailbot.store import directory as stored
 
     parts = _parts(config_path)
-    current = stored.load(parts.store)
+    organisations, people = as_csv_files(stored.load(parts.store))
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "organisations.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["organisation", "domains"])
-        for organisation in sorted({o.name: o for o in current.organisations.values()}.values(), key=lambda o: o.name):
-            writer.writerow([organisation.name, " ".join(organisation.domains)])
-    with (folder / "people.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["email", "name", "organisation", "title", "seniority"])
-        for person in sorted(current.people.values(), key=lambda p: p.email):
-            writer.writerow([person.email, person.name, person.organisation, person.title, person.seniority])
+    (folder / "organisations.csv").write_text(organisations, encoding="utf-8", newline="")
+    (folder / "people.csv").write_text(people, encoding="utf-8", newline="")
     click.echo(f"written {folder / 'organisations.csv'} and {folder / 'people.csv'}")
 
 

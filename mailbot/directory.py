@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
+from mailbot.csv_cells import read_cell, write_rows
 from mailbot.errors import ConfigError
 
 
@@ -67,7 +68,7 @@ def _rows(source: Path | bytes, name: str, columns: tuple[str, ...]):
             raise ConfigError(f"{name}: missing column(s) {', '.join(missing)} (expected {','.join(columns)})")
         reader.fieldnames = header
         for row in reader:
-            values = {k: (row.get(k) or "").strip() for k in columns}
+            values = {k: read_cell((row.get(k) or "").strip()) for k in columns}
             if any(values.values()):
                 yield reader.line_num, values
     except OSError as exc:
@@ -105,3 +106,14 @@ def parse_directory(organisations_csv: Path | bytes, people_csv: Path | bytes, s
         email = row["email"].lower()
         people[email] = Person(email, row["name"], row["organisation"], row["title"], seniority)
     return Directory.of(organisations, people)
+
+
+def as_csv_files(directory: Directory) -> tuple[str, str]:
+    """The directory as the text of its two CSV files (organisations, people), cells made safe for spreadsheets."""
+    organisations, people = io.StringIO(), io.StringIO()
+    unique = sorted({o.name: o for o in directory.organisations.values()}.values(), key=lambda o: o.name)
+    write_rows(organisations, [["organisation", "domains"], *([o.name, " ".join(o.domains)] for o in unique)])
+    write_rows(people, [["email", "name", "organisation", "title", "seniority"],
+                        *([p.email, p.name, p.organisation, p.title, p.seniority]
+                          for p in sorted(directory.people.values(), key=lambda p: p.email))])
+    return organisations.getvalue(), people.getvalue()

@@ -19,7 +19,7 @@ from starlette.routing import Mount
 from desk import (HOSTILE_LINE, REVIEWER, SECOND_REVIEWER, DeskServer, Markup, approved, csrf_token, desk_app, hostile,
                   maildir_mailbox, message_id, mismatch, sign_in, spoof, unknown_endorser)
 from mailbot.store import Store, utcnow
-from mailbot.store.models import AuditEntry, Message, Organisation, Person, Reply, Request, ReviewItem, User, WebSession
+from mailbot.store.models import AuditEntry, LoginThrottle, Message, Organisation, Person, Reply, Request, ReviewItem, User, WebSession
 from mailbot.web import accounts
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -51,16 +51,16 @@ def desk(mailbox):
     for name, password in (REVIEWER, SECOND_REVIEWER):
         accounts.add_user(parts.store, name, password, actor="test")
 
-    def client(host: str = "127.0.0.1") -> TestClient:
-        return TestClient(app, base_url=f"http://{host}")
+    def client(host: str = "127.0.0.1", address: str = "testclient") -> TestClient:
+        return TestClient(app, base_url=f"http://{host}", client=(address, 50000))
 
     yield type("Desk", (), {"app": app, "parts": parts, "store": parts.store, "client": staticmethod(client),
                             "ids": mailbox.ids(), "mailbox": mailbox})
     parts.store.close()
 
 
-def signed_in(desk, who=REVIEWER):
-    client = desk.client()
+def signed_in(desk, who=REVIEWER, address: str = "testclient"):
+    client = desk.client(address=address)
     response = sign_in(client, *who)
     assert response.status_code == 303 and response.headers["location"] == "/queue", response.text
     return client
@@ -173,7 +173,7 @@ def test_a_form_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_n
     for method, path, concrete in posts:
         concrete = concrete.replace("/worklist/1/", f"/worklist/{request_id}/")
         files = DIRECTORY_FILES if "import" in path else None
-        for token in (None, "", "wrong-token", right[:-1], theirs):
+        for token in (None, "", "wrong-token", right[:-1], theirs, right[:-1] + "é", "€" * 43, "\x00" + right[1:], right + " "):
             form = a_full_form()
             if token is None:
                 del form["csrf"]
@@ -195,6 +195,10 @@ def test_a_form_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_n
 
 def test_the_login_form_wants_its_token_too(desk):
     client = desk.client()
+    client.get("/login")
+    for token in ("", "wrong", "é" * 32, "\u202e" + "x" * 31):  # any shape of wrong token is a 403, never a 500
+        response = client.post("/login", data={"name": REVIEWER[0], "password": REVIEWER[1], "csrf": token}, follow_redirects=False)
+        assert response.status_code == 403, (token, response.status_code)
     client.get("/login")  # its cookie, but the token left out of the form
     response = client.post("/login", data={"name": REVIEWER[0], "password": REVIEWER[1]}, follow_redirects=False)
     assert response.status_code == 403 and "mailbot_session" not in response.headers.get("set-cookie", "")
@@ -230,13 +234,13 @@ def test_markup_template_syntax_and_header_injection_in_a_message_stay_inert(des
     assert "Eve <script>alert(1)</script> {{ 7*7 }} Bcc: victim@evil.example <eve.hacker@harrowgatenursing.co.uk>" in text
 
     # Values that come back from the address bar are text too.
-    for path in ('/queue?q="><script>alert(1)</script>', "/queue?done=<script>alert(1)</script>",
-                 f"/messages/{hostile_id}?error=<img src=x onerror=alert(1)>", "/history?q=<script>alert(1)</script>"):
+    for path in ('/queue?q="><script>alert(1)</script>', "/queue?notice=<script>alert(1)</script>",
+                 f"/messages/{hostile_id}?notice=<img src=x onerror=alert(1)>", "/history?q=<script>alert(1)</script>"):
         response = client.get(path)
         assert response.status_code == 200, path
         assert Markup(response.text).live_code() == [], path
-    login = desk.client().get("/login?error=<script>alert(1)</script>")
-    assert Markup(login.text).live_code() == [] and "&lt;script&gt;" in login.text
+    login = desk.client().get("/login?notice=<script>alert(1)</script>")
+    assert Markup(login.text).live_code() == [] and "script" not in Markup(login.text).text
 
     # Approved, with a hostile note: the reply's headers are mailbot's own, one clean line each.
     token = csrf_token(page.text)
@@ -277,7 +281,8 @@ def test_a_damaged_decision_form_is_refused_and_blank_rows_add_nobody(desk):
         response = client.post(f"/messages/{message}/decide", data={"csrf": token, "action": "close", "count": count},
                                follow_redirects=False)
         assert response.status_code == 303 and urlsplit(response.headers["location"]).path == f"/messages/{message}", (count, response.status_code)
-        assert "damaged" in parse_qs(urlsplit(response.headers["location"]).query)["error"][0]
+        assert parse_qs(urlsplit(response.headers["location"]).query) == {"notice": ["form_damaged"]}
+        assert "damaged" in Markup(client.get(response.headers["location"]).text).text
     assert snapshot(desk.store) == before
     # More rows than the message has, all blank (an old page, a forged form): nobody is added.
     decided = client.post(f"/messages/{message}/decide", data={"csrf": token, "action": "close", "count": "40"}, follow_redirects=False)
@@ -290,9 +295,9 @@ def test_a_damaged_decision_form_is_refused_and_blank_rows_add_nobody(desk):
 # -- signing in ----------------------------------------------------------------------------------------
 
 
-def test_five_wrong_passwords_lock_the_account(desk):
+def test_five_wrong_passwords_make_that_client_wait_for_that_account(desk):
     name, password = REVIEWER
-    client = desk.client()
+    client = desk.client(address="192.0.2.66")
     for attempt in range(5):
         response = sign_in(client, name, f"wrong password {attempt}")
         assert response.status_code == 303 and urlsplit(response.headers["location"]).path == "/login"
@@ -300,19 +305,53 @@ def test_five_wrong_passwords_lock_the_account(desk):
     refused = sign_in(client, name, password)  # the right one, now
     assert refused.status_code == 303 and urlsplit(refused.headers["location"]).path == "/login"
     assert "mailbot_session" not in refused.headers.get("set-cookie", "")
-    said = parse_qs(urlsplit(refused.headers["location"]).query)["error"][0]
+    assert parse_qs(urlsplit(refused.headers["location"]).query) == {"notice": ["refused"]}  # a code, never text
+    said = Markup(client.get(refused.headers["location"]).text).text
     assert "too many failed attempts" in said, said  # the one answer to every refusal: it does not say "locked"
     assert client.get("/queue", follow_redirects=False).status_code == 303
     with desk.store.session() as session:
-        user = session.scalar(select(User).where(User.name == name))
-        assert user.locked_until is not None
-        assert session.scalar(select(AuditEntry).where(AuditEntry.action == "account_locked", AuditEntry.actor == name)) is not None
-    signed_in(desk, SECOND_REVIEWER)  # the other account is not locked
+        assert session.scalar(select(AuditEntry).where(AuditEntry.action == "sign_in_throttled", AuditEntry.actor == name)) is not None
+    signed_in(desk, SECOND_REVIEWER, address="192.0.2.66")  # another account from that client is not held up
+    # The lock-out is no weapon: from the reviewer's own client, the right password still signs in.
+    signed_in(desk, REVIEWER, address="198.51.100.7")
 
     # For a while, not for ever.
     with desk.store.session() as session:
-        session.execute(update(User).where(User.name == name).values(locked_until=utcnow() - timedelta(seconds=1)))
-    signed_in(desk, REVIEWER)
+        session.execute(update(LoginThrottle).values(blocked_until=utcnow() - timedelta(seconds=1)))
+    signed_in(desk, REVIEWER, address="192.0.2.66")
+
+
+def test_one_client_guessing_at_many_accounts_is_made_to_wait(desk):
+    client = desk.client(address="203.0.113.9")
+    for attempt in range(accounts.CLIENT_LIMIT):
+        sign_in(client, f"someone-{attempt % 7}", f"guess {attempt}")
+    refused = sign_in(client, *REVIEWER)  # even the right password, from this client, for a while
+    assert parse_qs(urlsplit(refused.headers["location"]).query) == {"notice": ["refused"]}
+    signed_in(desk, REVIEWER, address="198.51.100.8")
+
+
+def test_locked_wrong_and_unknown_take_the_same_time_to_answer(desk):
+    """Every answer costs one argon2 verification: the time says nothing of which refusal it is."""
+    import time
+
+    def answer_time(client, name, password) -> float:
+        form = client.get("/login")
+        started = time.perf_counter()
+        client.post("/login", data={"name": name, "password": password, "csrf": csrf_token(form.text)}, follow_redirects=False)
+        return time.perf_counter() - started
+
+    waiting = desk.client(address="192.0.2.77")
+    for attempt in range(accounts.ACCOUNT_LIMIT):
+        sign_in(waiting, REVIEWER[0], f"wrong {attempt}")
+    fresh = desk.client(address="192.0.2.78")
+    times = {
+        "waiting": sorted(answer_time(waiting, REVIEWER[0], "wrong again") for _ in range(3))[1],
+        "wrong": sorted(answer_time(fresh, REVIEWER[0], f"wrong {n}") for n in range(3))[1],
+        "unknown": sorted(answer_time(fresh, f"nobody{n}", "whatever") for n in range(3))[1],
+    }
+    fastest, slowest = min(times.values()), max(times.values())
+    assert fastest > 0.02, times  # an argon2 verification each, not a shortcut
+    assert slowest < 2 * fastest, times
 
 
 def test_four_wrong_passwords_then_the_right_one_signs_in_and_counts_again_from_nothing(desk):
@@ -509,8 +548,8 @@ def test_two_reviewers_deciding_one_message_at_once_send_one_reply(live_desk):
         assert [a.status_code for a in answers] == [303, 303], [a.text[:200] for a in answers]
         assert places == ["/messages/" + str(message), "/queue"], places
         loser = next(a for a in answers if urlsplit(a.headers["location"]).path != "/queue")
-        told = parse_qs(urlsplit(loser.headers["location"]).query)["error"][0]
-        assert "decided this message first" in told, told
+        told = parse_qs(urlsplit(loser.headers["location"]).query)
+        assert told == {"notice": ["decided_already"]}, told
         winner = answers.index(next(a for a in answers if a is not loser))
         shown = reviewers[1 - winner].get(loser.headers["location"]).text
         assert "decided this message first" in shown

@@ -634,3 +634,60 @@ def test_two_passes_started_together_decide_file_and_answer_each_message_once(
         assert code == 0, running.text()[-3000:]
         assert "Traceback" not in running.text(), running.text()[-3000:]
     check_exactly_once(dovecot, imap_user, smtp_server, records, backlog)
+
+
+# -- 5. workers die with the service ---------------------------------------------------------------------------
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below pid (children, their children...), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_service_leaves_none_of_its_processes_behind(tmp_path, dovecot, imap_user, smtp_server, sqlite_url):
+    """SIGKILL to `mailbot run` alone (not its group) mid-batch, its triage workers busy: within seconds, none of
+    the processes it started is left (workers, and whatever helpers multiprocessing started for them)."""
+    from test_slow_mail import slow_policy, stalling_message
+
+    config, env = write_config(tmp_path / "config", sqlite_url, dovecot=dovecot, user=imap_user, smtp=smtp_server,
+                               service={**FAST, "triage_workers": 2, "message_timeout_seconds": 30},
+                               extra=f"[policy]\nfile = {json.dumps(str(slow_policy(tmp_path / 'config')))}\n")
+    dovecot.append(imap_user, [stalling_message(f"kill{n}") for n in range(6)])
+    running = Running(config, env, tmp_path / "run.log")
+    try:
+        workers = wait_for(lambda: (found := _descendants(running.pid)) and len(found) >= 2 and found, 60,
+                           "the triage workers to start")
+        time.sleep(1.0)  # they are each in a message now (every message stalls for its whole budget)
+        workers = _descendants(running.pid)
+        os.kill(running.pid, signal.SIGKILL)
+        running.process.wait(timeout=30)
+        wait_for(lambda: not any(_alive(pid) for pid in workers), 10, f"the service's processes {sorted(workers)} to exit")
+    finally:
+        for pid in _descendants(running.pid) | {running.pid}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        running.stop_if_running()

@@ -96,7 +96,8 @@ def test_review_show_prints_the_sender_the_reasons_the_requests_the_text_and_the
 
 DECISIONS = [
     # action, message, outcome, the reply's opening (None: no reply), to, cc
-    ("approve", "unknown", "approved", "We have accepted this request", ["olivia.grant@harrowgatenursing.co.uk"], [TYPO]),
+    # the typo'd address is on no domain of the sender's organisation: never copied in, even when a reviewer approves
+    ("approve", "unknown", "approved", "We have accepted this request", ["olivia.grant@harrowgatenursing.co.uk"], []),
     ("reject", "spoof", "rejected", "We cannot accept this request", ["maria.santos@harrowgatenursing.co.uk"], []),
     ("info", "mismatch", "needs_info", "We need a little more information", ["maria.santos@harrowgatenursing.co.uk"], []),
     ("close", "mismatch", "closed", None, None, None),
@@ -214,7 +215,7 @@ def test_directory_import_replaces_the_directory_and_export_writes_what_triage_a
                 ["maria.santos@harrowgatenursing.co.uk", "olivia.grant@harrowgatenursing.co.uk", "nia.hughes@wrenfieldnursing.co.uk"])
             entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "directory_imported").order_by(AuditEntry.id.desc())).first()
             assert entry.actor == CLI_ACTOR
-            assert (entry.detail["people"], entry.detail["added"], entry.detail["removed"]) == (3, 2, 9), entry.detail
+            assert (entry.detail["people"], len(entry.detail["added"]), len(entry.detail["removed"])) == (3, 2, 9), entry.detail
             assert str(people) in entry.detail["source"]
     finally:
         store.close()

@@ -417,6 +417,18 @@ def test_check_config_fails_when_the_smtp_port_is_closed(service, smtp_server):
     assert "Traceback" not in run.stderr
 
 
+def test_check_config_passes_on_the_shipped_demo_a_maildir_config(tmp_path):
+    """The demo's own file, in a copy of the demo folder (its paths are relative to the file: var/ lands in tmp)."""
+    demo = tmp_path / "config" / "demo"
+    shutil.copytree(ROOT / "config" / "demo", demo)
+    run = mailbot("check-config", "--config", demo / "mailbot.toml")
+    assert run.returncode == 0, (run.stdout, run.stderr)
+    lines = _check_lines(run)
+    assert [line.split()[1] for line in lines] == ["config", "directory", "database", "mailbox", "outbox"], run.stdout
+    assert all(line.startswith("ok") for line in lines), run.stdout
+    assert (tmp_path / "var" / "demo" / "mail" / ".Mailbot.Review").is_dir()
+
+
 # -- Maildir and the file outbox: no servers -----------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
@@ -160,7 +160,11 @@ class ReviewDesk:
                 # An approval is the reviewer's word for the sender; otherwise the reply is as careful as
                 # mailbot's own with a sender nobody verified (no echoed subject or names, nobody copied in).
                 verified = action == "approve" or not self.triage.decider.hold_reasons(email)
-                decision = Decision(outcome, (), _endorser(message), tuple(decided), verified=verified)
+                organisation = self.triage.decider.facts(email).organisation  # its domains: the only ones copied in
+                endorser = _endorser(message)
+                if endorser is not None:
+                    endorser = replace(endorser, domains=tuple(organisation.domains) if organisation else ())
+                decision = Decision(outcome, (), endorser, tuple(decided), verified=verified)
                 reply = self.triage.renderer.render(email, decision, key=f"review:{message.id}")
                 if reply is not None:
                     reply_id = reply.message_id

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 
+from mailbot.csv_cells import write_rows
 from mailbot.store import Store, utcnow
 from mailbot.store.models import AuditEntry, Message, Request
 
@@ -62,11 +62,10 @@ def mark_done(store: Store, request_id: int, actor: str) -> bool:
 
 
 def as_csv(items: list[WorkItem]) -> str:
+    """The worklist as CSV; no cell a spreadsheet would run (names and addresses come from mail)."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["name", "work_email", "organisation", "access", "endorser", "approved_at", "approved_by", "duplicate_of"])
-    for item in items:
-        writer.writerow([item.name or "", item.email or "", item.organisation or "", item.access or "", item.endorser or "",
-                         item.approved_at.isoformat() if item.approved_at else "", item.approved_by or "",
-                         item.duplicate_of or ""])
+    header = ["name", "work_email", "organisation", "access", "endorser", "approved_at", "approved_by", "duplicate_of"]
+    write_rows(out, [header, *([item.name, item.email, item.organisation, item.access, item.endorser,
+                                item.approved_at.isoformat() if item.approved_at else "", item.approved_by, item.duplicate_of or ""]
+                               for item in items)])
     return out.getvalue()

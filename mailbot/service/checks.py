@@ -32,7 +32,7 @@ def run_checks(settings: Settings, config_path: str) -> Iterator[tuple[str, bool
         try:
             state = box.state()
             created = getattr(box, "created", [])
-            folders = ", ".join(sorted(getattr(box, "folders", {}).values(), key=str)) if hasattr(box, "folders") else ""
+            folders = ", ".join(sorted(str(folder) for folder in getattr(box, "folders", {}).values()))  # names or paths
             return f"{state.name}: logged in, folders ready ({folders})" + (f"; created {', '.join(created)}" if created else "")
         finally:
             box.close()

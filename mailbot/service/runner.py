@@ -98,7 +98,8 @@ class Service:
         # A dry run still reads the store, where there is one, to see duplicates and rate limits.
         store = parts.store if not dry_run or parts.store.readable() else None
         self.inbox = InboxPass(parts.triage, store, service.batch_size, service.max_message_bytes,
-                               service.replies_per_sender_per_hour, dry_run, parts.triage_workers)
+                               service.replies_per_sender_per_hour, dry_run, parts.triage_workers,
+                               directory_now=parts.directory_now if store is not None else None)
         self.outbox = OutboxSender(parts.store, parts.sender, parts.settings.mailbox.address, service.send_attempts,
                                    service.retry_max_seconds, parts.me)
         self.stopping = threading.Event()
@@ -218,8 +219,7 @@ class Service:
             self.scheduler.shutdown(wait=False)
 
     def _sync_directory(self) -> None:
-        if self.parts.sync_directory():
-            self.inbox.pool.restart()  # the workers were built with the directory as it was
+        self.parts.sync_directory()  # each batch then asks for the directory as it is (InboxPass.directory_now)
 
     def _drop_session(self) -> None:
         if self._session is not None:
@@ -315,7 +315,8 @@ class Service:
         from mailbot.web.app import create_app
 
         app = create_app(self.parts, self.parts.settings.replies.templates or shipped("templates"))
-        server = uvicorn.Server(uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", access_log=False))
+        server = uvicorn.Server(uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", access_log=False,
+                                               proxy_headers=True, forwarded_allow_ips=web.trusted_proxies))
         threading.Thread(target=server.run, name="review-desk", daemon=True).start()
         log.info("review desk started", extra={"url": f"http://{web.host}:{web.port}/"})
         return server

@@ -29,7 +29,7 @@ class Parts:
     sender: MailSender
     imap_tokens: TokenSource | None
     smtp_tokens: TokenSource | None
-    _directory_version: tuple | None = None  # of the directory the triage decides with now
+    _directory_seen: tuple[int, object] | None = None  # (revision, Directory) last read from the database
 
     def directory_files_fingerprint(self) -> str:
         """A hash of the configured directory CSV files' content."""
@@ -40,21 +40,37 @@ class Parts:
             digest.update(path.read_bytes())
         return digest.hexdigest()
 
-    def sync_directory(self) -> bool:
-        """Decide with the database's directory, importing the CSV files first when they changed.
-        True when the triage now decides with another directory than before."""
+    def sync_directory(self, follow_files: bool = True) -> bool:
+        """Import the configured CSV files if that loses no desk edit (once the database holds the directory, it is
+        the source of truth: files changed over desk edits are refused, with a warning), then decide with the
+        database's directory. True when the triage now decides with another directory than before.
+
+        With follow_files False (the CLI's commands on the database) the files are imported only into a database
+        that has no directory yet."""
+        import logging
+
         from mailbot.directory import load_directory
         from mailbot.store import directory as stored
 
-        files = load_directory(self.settings.directory.organisations, self.settings.directory.people,
-                               self.triage.policy.seniority_ranks)
-        stored.follow_files(self.store, files, self.directory_files_fingerprint())
-        version = stored.version(self.store)
-        if version == self._directory_version:
-            return False
-        self.triage.use_directory(stored.load(self.store))
-        self._directory_version = version
-        return True
+        if follow_files or stored.is_empty(self.store):
+            files = load_directory(self.settings.directory.organisations, self.settings.directory.people,
+                                   self.triage.policy.seniority_ranks)
+            done = stored.follow_files(self.store, files, self.directory_files_fingerprint())
+            if done not in (None, "imported"):
+                logging.getLogger(__name__).warning("the directory CSV files changed but were not imported: %s", done)
+        before = self.triage.directory
+        self.triage.use_directory(self.directory_now())
+        return self.triage.directory is not before
+
+    def directory_now(self):
+        """The database's directory as it is now (read again only when its revision changed)."""
+        from mailbot.store import directory as stored
+
+        revision = stored.version(self.store)
+        seen = self._directory_seen
+        if seen is None or seen[0] != revision:
+            seen = self._directory_seen = (revision, stored.load(self.store))
+        return seen[1]
 
     @property
     def triage_workers(self) -> int:

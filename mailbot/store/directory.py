@@ -1,29 +1,89 @@
-"""The directory in the database: read for deciding, replaced by a CSV import, edited person by person."""
+"""The directory in the database, its source of truth once imported: read for deciding, edited on the desk,
+imported from CSV files only where that loses no edit, exported back as CSV."""
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from mailbot.directory import Directory
 from mailbot.directory import Organisation as OrganisationEntry
 from mailbot.directory import Person as PersonEntry
 from mailbot.store import Store, utcnow
-from mailbot.store.models import AuditEntry, Organisation, Person
+from mailbot.store.models import AuditEntry, DirectoryState, Organisation, Person
 
 
-def version(store: Store) -> tuple[int, int, datetime | None]:
-    """Changes when anything in the directory changes (counts and the latest edit)."""
+class Change(str, enum.Enum):
+    """What the audit trail calls each change to the directory."""
+
+    IMPORTED = "directory_imported"
+    IMPORT_REFUSED = "directory_import_refused"
+    PERSON_EDITED = "directory_edited"
+    PERSON_ADDED = "directory_person_added"
+    PERSON_REMOVED = "directory_person_removed"
+    ORGANISATION_ADDED = "directory_organisation_added"
+    ORGANISATION_EDITED = "directory_organisation_edited"
+    ORGANISATION_REMOVED = "directory_organisation_removed"
+
+
+DESK_EDITS = frozenset(c.value for c in Change if c not in (Change.IMPORTED, Change.IMPORT_REFUSED))
+
+
+class ImportRefused(Exception):
+    """The directory was edited on the desk since its last import: importing would lose those edits."""
+
+
+@dataclass
+class ImportSummary:
+    organisations: int = 0
+    people: int = 0
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # desk edits a merge kept over the files
+
+    def line(self) -> str:
+        parts = [f"{self.organisations} organisations", f"{self.people} people"]
+        for label, emails in (("added", self.added), ("removed", self.removed), ("changed", self.changed),
+                              ("kept from the desk", self.kept)):
+            if emails:
+                parts.append(f"{label}: {', '.join(sorted(emails))}")
+        return "; ".join(parts)
+
+
+# -- reading -------------------------------------------------------------------------------------------
+
+
+def _state(session: Session) -> DirectoryState:
+    """The state row, made on first use (a database from before it: the last import is read from the audit trail)."""
+    state = session.get(DirectoryState, 1)
+    if state is None:
+        last = session.scalars(select(AuditEntry).where(AuditEntry.action == Change.IMPORTED.value)
+                               .order_by(AuditEntry.id.desc()).limit(1)).first()
+        fingerprint = (last.detail or {}).get("fingerprint") if last else None
+        state = DirectoryState(id=1, revision=0, imported_fingerprint=fingerprint, imported_at=last.at if last else None)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _bump(session: Session, now: datetime, desk_edit: bool) -> None:
+    state = _state(session)
+    state.revision += 1
+    if desk_edit:
+        state.edited_at = now
+
+
+def version(store: Store) -> int:
+    """The directory's revision: it changes whenever anything in the directory changes."""
     with store.session() as session:
-        people = session.scalar(select(func.count(Person.id)))
-        organisations = session.scalar(select(func.count(Organisation.id)))
-        latest = max(
-            (t for t in (session.scalar(select(func.max(Person.updated_at))), session.scalar(select(func.max(Organisation.updated_at)))) if t),
-            default=None,
-        )
-    return people, organisations, latest
+        state = session.get(DirectoryState, 1)
+        return state.revision if state else 0
 
 
 def load(store: Store) -> Directory:
@@ -41,70 +101,144 @@ def load(store: Store) -> Directory:
 
 
 def is_empty(store: Store) -> bool:
-    return version(store)[:2] == (0, 0)
-
-
-def replace(store: Store, directory: Directory, actor: str, source: str, fingerprint: str | None = None) -> dict[str, int]:
-    """Make the database's directory exactly this one (a CSV import); audited with what changed."""
-    now = utcnow()
-    organisations = {o.name: o for o in directory.organisations.values()}
     with store.session() as session:
-        before_people = {p.email: (p.name, p.organisation, p.title, p.seniority) for p in session.scalars(select(Person))}
-        session.execute(delete(Person))
-        session.execute(delete(Organisation))
+        return session.scalar(select(Person.id).limit(1)) is None and session.scalar(select(Organisation.id).limit(1)) is None
+
+
+def last_import(store: Store) -> ImportSummary | None:
+    """What the last import changed, from the audit trail."""
+    with store.session() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == Change.IMPORTED.value)
+                                .order_by(AuditEntry.id.desc()).limit(1)).first()
+    if entry is None:
+        return None
+    detail = entry.detail or {}
+    lists = {key: list(detail.get(key) or []) if isinstance(detail.get(key), list) else [] for key in ("added", "removed", "changed", "kept")}
+    return ImportSummary(int(detail.get("organisations") or 0), int(detail.get("people") or 0), **lists)
+
+
+def edited_since_import(store: Store) -> bool:
+    with store.session() as session:
+        return _state(session).edited_at is not None
+
+
+# -- importing -----------------------------------------------------------------------------------------
+
+
+def _desk_edited_people(session: Session, since: datetime | None) -> set[str]:
+    """The addresses of people added, edited or removed on the desk since the last import."""
+    query = select(AuditEntry.detail).where(AuditEntry.action.in_(sorted(DESK_EDITS)))
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    return {str(d.get("email", "")).lower() for d in session.scalars(query) if d and d.get("email")}
+
+
+def import_directory(store: Store, directory: Directory, actor: str, source: str, *, fingerprint: str | None = None,
+                     merge: bool = False, replace_edits: bool = False) -> ImportSummary:
+    """Make the database's directory the imported one, audited with what changed.
+
+    Over a directory edited on the desk since its last import this raises ImportRefused, unless `merge` (the
+    files' people and organisations are taken, except the people edited on the desk since, who are kept as the
+    desk left them; listed as kept) or `replace_edits` (the person importing chose to drop the desk's edits)."""
+    now = utcnow()
+    with store.session() as session:
+        state = _state(session)
+        edited = state.edited_at is not None
+        if edited and not (merge or replace_edits):
+            raise ImportRefused(
+                f"the directory was edited on the desk since it was last imported ({state.edited_at:%Y-%m-%d %H:%M} UTC): "
+                "importing would lose those edits; export it first, or import with --merge or --replace")
+        keep = _desk_edited_people(session, state.imported_at) if edited and merge else set()
+        current = {p.email.lower(): p for p in session.scalars(select(Person))}
+        incoming = {p.email.lower(): p for p in directory.people.values()}
+        summary = ImportSummary()
+        for email in sorted(keep):
+            if email in current or email in incoming:
+                summary.kept.append(email)
+        # organisations: the files' ones, and those the kept people belong to that the files no longer have
+        organisations = {o.name: o for o in directory.organisations.values()}
+        old_orgs = {o.name: o for o in session.scalars(select(Organisation))}
+        keep_orgs = {current[e].organisation for e in keep if e in current} & (old_orgs.keys() - organisations.keys())
+        for name, row in old_orgs.items():
+            if name not in keep_orgs:
+                session.delete(row)
         session.flush()
         for entry in organisations.values():
             session.add(Organisation(name=entry.name, domains=list(entry.domains), updated_at=now))
-        for entry in directory.people.values():
-            session.add(Person(email=entry.email, name=entry.name, organisation=entry.organisation, title=entry.title,
-                               seniority=entry.seniority, updated_at=now))
-        after_people = {p.email: (p.name, p.organisation, p.title, p.seniority) for p in directory.people.values()}
-        summary = {
-            "organisations": len(organisations),
-            "people": len(after_people),
-            "added": len(after_people.keys() - before_people.keys()),
-            "removed": len(before_people.keys() - after_people.keys()),
-            "changed": sum(1 for k in after_people.keys() & before_people.keys() if after_people[k] != before_people[k]),
-        }
-        detail = {"source": source, **summary, **({"fingerprint": fingerprint} if fingerprint else {})}
-        session.add(AuditEntry(at=now, actor=actor, action="directory_imported", detail=detail))
+        for email, row in current.items():
+            if email in keep:
+                continue
+            entry = incoming.get(email)
+            if entry is None:
+                session.delete(row)
+                summary.removed.append(email)
+            elif (row.name, row.organisation, row.title, row.seniority) != (entry.name, entry.organisation, entry.title, entry.seniority):
+                row.name, row.organisation, row.title, row.seniority, row.updated_at = (
+                    entry.name, entry.organisation, entry.title, entry.seniority, now)
+                summary.changed.append(email)
+        for email, entry in incoming.items():
+            if email not in current and email not in keep:
+                session.add(Person(email=email, name=entry.name, organisation=entry.organisation, title=entry.title,
+                                   seniority=entry.seniority, updated_at=now))
+                summary.added.append(email)
+        session.flush()
+        summary.organisations = len(organisations) + len(keep_orgs)
+        summary.people = len((incoming.keys() - keep) | (keep & (current.keys() | incoming.keys())))
+        state.revision += 1
+        state.imported_at, state.edited_at = now, None
+        if fingerprint is not None:
+            state.imported_fingerprint = fingerprint
+        session.add(AuditEntry(at=now, actor=actor, action=Change.IMPORTED.value, detail={
+            "source": source, "merge": merge, "replaced_desk_edits": bool(edited and replace_edits),
+            "organisations": summary.organisations, "people": summary.people, "added": summary.added,
+            "removed": summary.removed, "changed": summary.changed, "kept": summary.kept,
+            **({"fingerprint": fingerprint} if fingerprint else {})}))
     return summary
 
 
+def follow_files(store: Store, directory: Directory, fingerprint: str) -> str | None:
+    """Import the configured CSV files when the database has no directory yet, or when the files changed
+    since they were last imported and nobody edited the directory on the desk since.
+
+    Returns None when nothing was to be done, "imported", or the one-line reason the files were not
+    imported (desk edits would be lost); that refusal is audited once per version of the files."""
+    with store.session() as session:
+        state = _state(session)
+        if state.imported_fingerprint == fingerprint and (state.revision or state.imported_at):
+            return None
+        already_refused = session.scalars(
+            select(AuditEntry.detail).where(AuditEntry.action == Change.IMPORT_REFUSED.value)
+            .order_by(AuditEntry.id.desc()).limit(1)).first()
+    try:
+        import_directory(store, directory, "mailbot", "config files", fingerprint=fingerprint)
+    except ImportRefused as refused:
+        if not already_refused or already_refused.get("fingerprint") != fingerprint:
+            store.audit(Change.IMPORT_REFUSED.value, fingerprint=fingerprint, reason=str(refused))
+        return str(refused)
+    except IntegrityError:  # another process started at the same moment and imported them first
+        return None
+    return "imported"
+
+
+# -- editing on the desk ---------------------------------------------------------------------------------
+
+
 def edit_person(store: Store, email: str, actor: str, **changes: str) -> dict[str, tuple[str, str]]:
-    """Change a person's name, title, organisation or seniority; audited field by field."""
+    """Change a person's name, title, organisation or seniority; audited field by field (before -> after)."""
     now = utcnow()
     with store.session() as session:
-        person = session.scalar(select(Person).where(Person.email == email.lower()))
+        person = session.scalar(select(Person).where(Person.email == email.strip().lower()))
         if person is None:
             raise KeyError(email)
         changed = {}
-        for field in ("name", "title", "organisation", "seniority"):
-            new = changes.get(field)
-            if new is not None and new != getattr(person, field):
-                changed[field] = (getattr(person, field), new)
-                setattr(person, field, new)
+        for name in ("name", "title", "organisation", "seniority"):
+            new = changes.get(name)
+            if new is not None and new != getattr(person, name):
+                changed[name] = (getattr(person, name), new)
+                setattr(person, name, new)
         if changed:
             person.updated_at = now
-            session.add(AuditEntry(at=now, actor=actor, action="directory_edited",
+            _bump(session, now, desk_edit=True)
+            session.add(AuditEntry(at=now, actor=actor, action=Change.PERSON_EDITED.value,
                                    detail={"email": person.email, "changes": {k: list(v) for k, v in changed.items()}}))
     return changed
-
-
-def follow_files(store: Store, directory: Directory, fingerprint: str) -> bool:
-    """Import the configured CSV files when they are new or changed since they were last imported.
-
-    Edits made on the desk last until the files change (or are imported again). Returns True when imported.
-    """
-    with store.session() as session:
-        last = session.scalars(
-            select(AuditEntry.detail).where(AuditEntry.action == "directory_imported").order_by(AuditEntry.id.desc()).limit(20)
-        ).all()
-    seen = next((d.get("fingerprint") for d in last if d.get("source") == "config files"), None)
-    if seen == fingerprint and not is_empty(store):
-        return False
-    try:
-        replace(store, directory, "mailbot", "config files", fingerprint=fingerprint)
-    except IntegrityError:  # another process started at the same moment and imported them first
-        return False
-    return True

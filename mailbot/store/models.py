@@ -124,9 +124,32 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str] = mapped_column(String(255))  # "mailbot" or a reviewer's name
-    action: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class DirectoryState(Base):
+    """One row: the directory's revision (it goes up with every change), and its last import from CSV files."""
+
+    __tablename__ = "directory_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    imported_fingerprint: Mapped[str | None] = mapped_column(String(128))  # of the config's CSV files, when imported
+    imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # an edit on the desk since that import
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted per client address, and per client and account: who must wait, until when."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # "client:<address>" or "account:<address>:<name>"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class User(Base):

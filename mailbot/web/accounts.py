@@ -10,17 +10,27 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from mailbot.store import Store, _aware, utcnow
-from mailbot.store.models import AuditEntry, User, WebSession
+from mailbot.store.models import AuditEntry, LoginThrottle, User, WebSession
 
-MAX_FAILURES = 5
-LOCK_FOR = timedelta(minutes=15)
+# Failed sign-ins are counted per client address, and per client address and account: a client that fails
+# CLIENT_LIMIT times in a WINDOW waits WAIT before it may try again, and after ACCOUNT_LIMIT failures on one
+# account it waits before trying that account again. Nothing locks an account for everyone: from another
+# client its reviewer still signs in, so a lock-out cannot be used to keep a reviewer off the desk.
+ACCOUNT_LIMIT = 5
+CLIENT_LIMIT = 20
+WINDOW = timedelta(minutes=15)
+WAIT = timedelta(minutes=15)
 SESSION_IDLE = timedelta(hours=2)
 SESSION_MAX = timedelta(hours=12)
 _HASHER = PasswordHasher()
-# One answer for every refusal: it must not tell whether a name exists or an account is locked.
-REFUSED = f"Wrong name or password, or too many failed attempts: after {MAX_FAILURES} an account waits {LOCK_FOR.seconds // 60} minutes."
+# Verified against when the name is unknown: every refusal costs one argon2 verification, as a real check does.
+_STAND_IN = _HASHER.hash(secrets.token_urlsafe(16))
+# One answer for every refusal: it must not tell whether a name exists or a client must wait.
+REFUSED = (f"Wrong name or password, or too many failed attempts: after {ACCOUNT_LIMIT} this browser waits "
+           f"{WAIT.seconds // 60} minutes before trying again.")
 
 
 class LoginRefused(Exception):
@@ -49,31 +59,70 @@ def add_user(store: Store, name: str, password: str, actor: str = "cli") -> None
         session.add(AuditEntry(at=utcnow(), actor=actor, action="user_added", detail={"user": name}))
 
 
-def log_in(store: Store, name: str, password: str) -> tuple[str, SignedIn]:
-    """Check the password; return the new session's cookie token. Five failures lock the account for a while."""
+def _throttle_keys(client: str, name: str) -> tuple[str, str]:
+    client = (client or "unknown")[:100]
+    return f"client:{client}", f"account:{client}:{name[:255]}"
+
+
+def _waiting(session, keys: tuple[str, ...], now) -> bool:
+    rows = session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))).all()
+    return any(row.blocked_until is not None and _aware(row.blocked_until) > now for row in rows)
+
+
+def _count_failure(session, key: str, limit: int, now) -> bool:
+    """One more failure for this key; True when it now has to wait."""
+    row = session.get(LoginThrottle, key, with_for_update=True)
+    if row is None:
+        row = LoginThrottle(key=key, failures=0, window_start=now)
+        session.add(row)
+    if _aware(row.window_start) + WINDOW <= now:
+        row.failures, row.window_start = 0, now
+    row.failures += 1
+    if row.failures >= limit:
+        row.blocked_until, row.failures, row.window_start = now + WAIT, 0, now
+        return True
+    return False
+
+
+def log_in(store: Store, name: str, password: str, client: str = "") -> tuple[str, SignedIn]:
+    """Check the password; return the new session's cookie token (see _log_in)."""
+    try:
+        return _log_in(store, name, password, client)
+    except IntegrityError:  # two first failures of one client at once both made its counter: count again
+        return _log_in(store, name, password, client)
+
+
+def _log_in(store: Store, name: str, password: str, client: str) -> tuple[str, SignedIn]:
+    """Check the password; return the new session's cookie token.
+
+    Every answer costs one argon2 verification, whether the name is unknown, the client must wait, or the
+    password is wrong or right, so the time taken tells nothing. Failures are counted per client address and
+    per client address and account (see ACCOUNT_LIMIT)."""
     now = utcnow()
+    name = name.strip()[:255]
+    client_key, account_key = _throttle_keys(client, name)
     with store.session() as session:
-        user = session.scalar(select(User).where(User.name == name.strip()).with_for_update())
-        if user is None:
-            _HASHER.hash(password)  # take as long as a real check: do not tell names apart by timing
-            raise LoginRefused(REFUSED)
-        if user.locked_until is not None and _aware(user.locked_until) > now:
-            raise LoginRefused(REFUSED)
+        user = session.scalar(select(User).where(User.name == name)) if name else None
         try:
-            _HASHER.verify(user.password_hash, password)
+            _HASHER.verify(user.password_hash if user is not None else _STAND_IN, password)
+            right = user is not None
         except (VerificationError, InvalidHashError):
+            right = False
+        if _waiting(session, (client_key, account_key), now):
+            signed_in = None
+        elif not right:
             # Counted in this transaction, which must commit: raising inside it would roll the count back.
-            user.failed_logins += 1
-            if user.failed_logins >= MAX_FAILURES:
-                user.locked_until, user.failed_logins = now + LOCK_FOR, 0
-                session.add(AuditEntry(at=now, actor=user.name, action="account_locked", detail={"for_minutes": LOCK_FOR.seconds // 60}))
+            if _count_failure(session, account_key, ACCOUNT_LIMIT, now) | _count_failure(session, client_key, CLIENT_LIMIT, now):
+                session.add(AuditEntry(at=now, actor=name or "?", action="sign_in_throttled",
+                                       detail={"client": client[:100], "for_minutes": WAIT.seconds // 60}))
             signed_in = None
         else:
+            session.execute(delete(LoginThrottle).where(LoginThrottle.key == account_key))
             user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
             token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
             session.add(WebSession(id=_digest(token), user_id=user.id, csrf_token=csrf, created_at=now, last_seen_at=now,
                                    expires_at=now + SESSION_MAX))
-            session.add(AuditEntry(at=now, actor=user.name, action="logged_in", detail={}))
+            session.add(AuditEntry(at=now, actor=user.name, action="logged_in", detail={"client": client[:100]}))
             signed_in = SignedIn(user.id, user.name, csrf)
     if signed_in is None:
         raise LoginRefused(REFUSED)
@@ -103,5 +152,8 @@ def log_out(store: Store, token: str | None) -> None:
             session.execute(delete(WebSession).where(WebSession.id == _digest(token)))
 
 
-def csrf_ok(expected: str, given: str | None) -> bool:
-    return bool(given) and secrets.compare_digest(expected, given)
+def csrf_ok(expected: str | None, given: object) -> bool:
+    """Is the form's token the session's? Any other shape of token (absent, not text, not ASCII) is simply wrong."""
+    if not expected or not isinstance(given, str) or not given:
+        return False
+    return secrets.compare_digest(expected.encode("utf-8"), given.encode("utf-8", "surrogatepass"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -21,7 +20,7 @@ from mailbot.review import dashboard as dashboard_figures
 from mailbot.review import history, worklist
 from mailbot.settings import is_loopback
 from mailbot.store import directory as stored_directory
-from mailbot.web import accounts
+from mailbot.web import accounts, notices
 
 COOKIE = "mailbot_session"
 LOGIN_COOKIE = "mailbot_login_csrf"
@@ -66,6 +65,8 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
 
     def page(name: str, status: int = 200, **context) -> HTMLResponse:
         context.setdefault("nav", name)
+        context.setdefault("notice", None)
+        context.setdefault("error", "")
         return HTMLResponse(env.get_template(f"{name}.html.j2").render(**context), status_code=status)
 
     @app.middleware("http")
@@ -109,9 +110,9 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         return Response((STATIC / "desk.css").read_bytes(), media_type="text/css")
 
     @app.get("/login")
-    def login_form(request: Request, error: str = ""):
+    def login_form(request: Request, notice: str = ""):
         token = secrets.token_urlsafe(24)
-        response = page("login", error=error, csrf=token, user=None)
+        response = page("login", notice=notices.notice(notice), csrf=token, user=None)
         response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies, max_age=1800)
         return response
 
@@ -120,9 +121,9 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         if not accounts.csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), csrf):
             return PlainTextResponse("the form's security token is missing or wrong; reload the page", status_code=403)
         try:
-            token, _user = accounts.log_in(store, name, password)
-        except accounts.LoginRefused as refused:
-            return RedirectResponse("/login?" + urlencode({"error": str(refused)}), status_code=303)
+            token, _user = accounts.log_in(store, name, password, request.client.host if request.client else "")
+        except accounts.LoginRefused:
+            return RedirectResponse("/login?notice=refused", status_code=303)
         response = RedirectResponse("/queue", status_code=303)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies)
         response.delete_cookie(LOGIN_COOKIE)
@@ -142,12 +143,19 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         return RedirectResponse("/queue", status_code=303)
 
     @app.get("/queue")
-    def queue(request: Request, reason: str = "", q: str = "", done: str = "", user=Depends(signed_in)):
+    def queue(request: Request, reason: str = "", q: str = "", notice: str = "", message: int | None = None, user=Depends(signed_in)):
         items = desk.queue(reason or None, q or None)
-        return page("queue", user=user, items=items, reason=reason, q=q, counts=desk.reasons_waiting(), done=done)
+        said = notices.notice(notice)
+        if notice == "decided" and message is not None:
+            try:
+                row = desk.message(message)[0]
+                said = notices.decided(message, row.outcome, row.reply is not None and row.reply.status == "pending")
+            except NotFound:
+                pass
+        return page("queue", user=user, items=items, reason=reason, q=q, counts=desk.reasons_waiting(), notice=said)
 
     @app.get("/messages/{message_id}")
-    def message(message_id: int, error: str = "", user=Depends(signed_in)):
+    def message(message_id: int, notice: str = "", user=Depends(signed_in)):
         directory_ready()
         try:
             row, review, audit = desk.message(message_id)
@@ -160,7 +168,7 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         reasons = held_reasons(review.reasons, row.requests) if review else ()
         return page("message", nav="queue", user=user, message=row, review=review, reasons=reasons, audit=audit, email=email, auth_header=header,
                     authenticated=sender_not_authenticated(verified) is None,
-                    person=person, organisation=verified.organisation, error=error)
+                    person=person, organisation=verified.organisation, notice=notices.notice(notice))
 
     @app.post("/messages/{message_id}/decide")
     def decide(message_id: int, request: Request, form=Depends(checked_form), user=Depends(signed_in)):
@@ -171,8 +179,7 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         except ValueError:
             count = -1
         if not 0 <= count <= MAX_REQUESTS:  # the page writes it; anything else is a damaged or forged form
-            return RedirectResponse(f"/messages/{message_id}?" + urlencode({"error": "The form was damaged. Nothing was changed; reload the page."}),
-                                    status_code=303)
+            return RedirectResponse(f"/messages/{message_id}?notice=form_damaged", status_code=303)
         edits = [Edit(form.get(f"name{n}"), form.get(f"email{n}"), form.get(f"access{n}")) for n in range(count)]
         extra = Edit(form.get("name_new"), form.get("email_new"), form.get("access_new"))
         if any((extra.name or "").strip() or (extra.email or "").strip() for _ in [0]):
@@ -180,13 +187,12 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         try:
             result = desk.decide(message_id, action, user.name, (form.get("note") or "").strip()[:2000], edits)
         except AlreadyDecided:
-            return RedirectResponse(f"/messages/{message_id}?" + urlencode({"error": "Another reviewer decided this message first. Nothing was changed."}), status_code=303)
-        except ValueError as bad:
-            return RedirectResponse(f"/messages/{message_id}?" + urlencode({"error": str(bad)}), status_code=303)
+            return RedirectResponse(f"/messages/{message_id}?notice=decided_already", status_code=303)
+        except ValueError:
+            return RedirectResponse(f"/messages/{message_id}?notice=unknown_action", status_code=303)
         except NotFound:
             raise HTTPException(status_code=404, detail="no such message")
-        note = f"Message {message_id}: {result.action} — {result.outcome}" + ("; the reply is in the outbox" if result.reply_message_id else "")
-        return RedirectResponse("/queue?" + urlencode({"done": note}), status_code=303)
+        return RedirectResponse(f"/queue?notice=decided&message={int(message_id)}", status_code=303)
 
     # -- history, directory, worklist, dashboard -----------------------------------------------------
 
@@ -195,11 +201,16 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         return page("history", user=user, messages=history.search(store, q or None), q=q)
 
     @app.get("/directory")
-    def directory_page(done: str = "", error: str = "", user=Depends(signed_in)):
+    def directory_page(notice: str = "", user=Depends(signed_in)):
+        return directory_view(user, notice=notices.notice(notice))
+
+    def directory_view(user, status: int = 200, **context) -> HTMLResponse:
         directory_ready()
         people = sorted(triage.directory.people.values(), key=lambda p: (p.organisation, p.name))
         organisations = sorted({o.name: o for o in triage.directory.organisations.values()}.values(), key=lambda o: o.name)
-        return page("directory", user=user, people=people, organisations=organisations, done=done, error=error)
+        last = stored_directory.last_import(store)
+        return page("directory", status, user=user, people=people, organisations=organisations,
+                    last_import=last.line() if last else "", **context)
 
     @app.post("/directory/import")
     async def directory_import(request: Request, organisations: UploadFile = File(...), people: UploadFile = File(...),
@@ -209,33 +220,36 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
             raise HTTPException(status_code=403, detail="the form's security token is missing or wrong; reload the page")
         try:
             imported = parse_directory(await organisations.read(), await people.read(), triage.policy.seniority_ranks)
-        except ConfigError as bad:
-            return RedirectResponse("/directory?" + urlencode({"error": str(bad)}), status_code=303)
-        summary = stored_directory.replace(store, imported, user.name, "upload on the desk")
+        except ConfigError as bad:  # said on the page this POST renders, never through a link
+            return directory_view(user, 400, error=f"Not imported: {bad}")
+        try:
+            stored_directory.import_directory(store, imported, user.name, "upload on the desk", merge=form.get("merge") == "1")
+        except stored_directory.ImportRefused as refused:
+            return directory_view(user, 409, error=f"Not imported: {refused}.")
         directory_ready()
-        return RedirectResponse("/directory?" + urlencode({"done": "Imported: " + ", ".join(f"{v} {k}" for k, v in summary.items())}), status_code=303)
+        return RedirectResponse("/directory?notice=imported", status_code=303)
 
     @app.post("/directory/people/edit")
     def directory_edit(form=Depends(checked_form), user=Depends(signed_in)):
         seniority = form.get("seniority")
         if seniority not in triage.policy.seniority_ranks:
-            return RedirectResponse("/directory?" + urlencode({"error": "unknown seniority"}), status_code=303)
+            return RedirectResponse("/directory?notice=unknown_seniority", status_code=303)
         try:
             changed = stored_directory.edit_person(store, form.get("email", ""), user.name, name=form.get("name") or None,
                                                    title=form.get("title") or None, seniority=seniority)
         except KeyError:
-            return RedirectResponse("/directory?" + urlencode({"error": "no such person"}), status_code=303)
+            return RedirectResponse("/directory?notice=no_such_person", status_code=303)
         directory_ready()
-        return RedirectResponse("/directory?" + urlencode({"done": f"Saved {len(changed)} change(s) for {form.get('email')}"}), status_code=303)
+        return RedirectResponse("/directory?notice=" + ("saved" if changed else "nothing_changed"), status_code=303)
 
     @app.get("/worklist")
-    def worklist_page(done: str = "", user=Depends(signed_in)):
-        return page("worklist", user=user, items=worklist.open_items(store), done=done)
+    def worklist_page(notice: str = "", user=Depends(signed_in)):
+        return page("worklist", user=user, items=worklist.open_items(store), notice=notices.notice(notice))
 
     @app.post("/worklist/{request_id}/done")
     def worklist_done(request_id: int, form=Depends(checked_form), user=Depends(signed_in)):
         ok = worklist.mark_done(store, request_id, user.name)
-        return RedirectResponse("/worklist?" + urlencode({"done": "Marked done" if ok else "It was marked done already"}), status_code=303)
+        return RedirectResponse("/worklist?notice=" + ("marked_done" if ok else "done_already"), status_code=303)
 
     @app.get("/worklist.csv")
     def worklist_csv(user=Depends(signed_in)):
