@@ -41,6 +41,7 @@ class Triage:
         )
         self.renderer = ReplyRenderer(settings.templates_dir, policy, Address(mailbox.display_name, mailbox.address))
         self.budget = settings.service.message_timeout_seconds  # seconds one message may take to read
+        self.max_bytes = settings.service.max_message_bytes  # bigger messages are held unread, as the service holds them
 
     def use_directory(self, directory: Directory) -> None:
         """Decide with another directory from now on (the service reads it from the database)."""
@@ -56,6 +57,8 @@ class Triage:
     def run(self, raw: bytes, key: str = "") -> TriageResult:
         """Triage one raw message within the time budget. Never raises for any input: what cannot be read is
         held for review, and what takes too long to read is held with processing_timeout."""
+        if len(raw) > self.max_bytes:
+            return self.held_unread(raw, "message_too_large")
         try:
             with time_budget(self.budget):
                 return self._run(raw, key)
@@ -65,8 +68,12 @@ class Triage:
 
     def overtime(self, raw: bytes) -> TriageResult:
         """The result for a message that took too long to read: held, with what its header says of it."""
+        return self.held_unread(raw, "processing_timeout")
+
+    def held_unread(self, raw: bytes, reason: str) -> TriageResult:
+        """A message held for review without reading its body: what its header says of it, and why."""
         email = parse_email(_head(raw))
-        decision = Decision("review", ("processing_timeout",), self.decider.endorser(self.decider.facts(email), None), ())
+        decision = Decision("review", (reason,), self.decider.endorser(self.decider.facts(email), None), ())
         return TriageResult(email, None, decision, None)
 
     def _run(self, raw: bytes, key: str) -> TriageResult:

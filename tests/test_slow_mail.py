@@ -170,3 +170,12 @@ def test_run_once_over_the_attack_probes_50kb_message_and_three_requests(tmp_pat
     assert len(recorded(sqlite_url)) == 4
     answered = replies_by_original(smtp_server)
     assert all(len(answered[f"<probe{n}@harrowgatenursing.co.uk>"]) == 1 for n in range(3))
+
+
+def test_triage_holds_a_message_over_the_size_limit_unread_as_the_service_does(tmp_path):
+    config, _ = write_config(tmp_path, "sqlite:///unused.db", service={"max_message_bytes": 2000})
+    engine = Triage.from_settings(load_settings(config))
+    result = as_contract("big.eml", engine.run(request_message("big", size=5000)))
+    assert (result["outcome"], result["reasons"], result["reply"]) == ("review", ["message_too_large"], None)
+    assert result["endorser"]["email"] == "maria.santos@harrowgatenursing.co.uk"
+    assert as_contract("small.eml", engine.run(request_message("small")))["outcome"] == "approved"
