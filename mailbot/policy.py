@@ -34,9 +34,10 @@ class AccessLevel(_Frozen):
     endorsed_by: str | None = None
     redirect_url: str | None = None
     redirect_name: str | None = None
-    phrases: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()  # words that name it
+    purposes: tuple[str, ...] = ()  # what it is for, in the guide's words: these name it where access is asked for
 
-    _check = field_validator("phrases")(_check_patterns)
+    _check = field_validator("phrases", "purposes")(_check_patterns)
 
     @model_validator(mode="after")
     def _grant_needs(self) -> AccessLevel:

@@ -53,7 +53,9 @@ class DirectorySettings(_Section):
 
 
 class PolicySettings(_Section):
-    file: Path | None = None
+    file: Path | None = None  # the access levels and who may endorse them (default: the shipped config/policy.toml)
+    reading: Path | None = None  # the cue words and evidence weights (default: config/reading.toml)
+    lexicon: Path | None = None  # the word lists, a folder (default: config/lexicon)
 
 
 class RepliesSettings(_Section):
@@ -211,12 +213,21 @@ class Settings(_Section):
         return self.policy.file or shipped("config") / "policy.toml"
 
     @property
+    def reading_file(self) -> Path:
+        return self.policy.reading or shipped("config") / "reading.toml"
+
+    @property
+    def lexicon_dir(self) -> Path:
+        return self.policy.lexicon or shipped("config") / "lexicon"
+
+    @property
     def templates_dir(self) -> Path:
         return self.replies.templates or shipped("templates")
 
 
 # Paths that must exist (read at start), and paths mailbot creates as it needs them.
-_PATH_KEYS = (("directory", "organisations"), ("directory", "people"), ("policy", "file"), ("replies", "templates"))
+_PATH_KEYS = (("directory", "organisations"), ("directory", "people"), ("policy", "file"), ("policy", "reading"),
+              ("policy", "lexicon"), ("replies", "templates"))
 _MADE_PATHS = (("maildir", "path"), ("outbox", "path"))
 
 

@@ -10,6 +10,8 @@ from mailbot.budget import Overtime, time_budget
 from mailbot.decide import Decider, Decision
 from mailbot.directory import Directory, load_directory
 from mailbot.extract import Extraction, Extractor
+from mailbot.extract.lexicon import Lexicon
+from mailbot.extract.rules import load_reading
 from mailbot.parse import Address, Email, parse_email
 from mailbot.policy import Policy, load_policy
 from mailbot.reply import Reply, ReplyRenderer
@@ -35,7 +37,9 @@ class Triage:
         self.policy = policy
         self.directory = directory
         mailbox = settings.mailbox
-        self.extractor = Extractor(policy, mailbox.address)
+        self.lexicon = Lexicon.load(settings.lexicon_dir)
+        self.extractor = Extractor(policy, mailbox.address, load_reading(settings.reading_file),
+                                   self.lexicon.with_organisations(_organisation_names(directory)))
         self.decider = Decider(
             policy, directory, mailbox.address, settings.authentication.trusted_authserv_ids, settings.authentication.exchange_online
         )
@@ -47,6 +51,7 @@ class Triage:
         """Decide with another directory from now on (the service reads it from the database)."""
         self.directory = directory
         self.decider.directory = directory
+        self.extractor.use_lexicon(self.lexicon.with_organisations(_organisation_names(directory)))
 
     @classmethod
     def from_settings(cls, settings: Settings, html: bool = True) -> Triage:
@@ -103,6 +108,10 @@ def build_triage(settings: Settings, directory: Directory) -> Triage:
     engine = Triage.from_settings(settings)
     engine.use_directory(directory)
     return engine
+
+
+def _organisation_names(directory: Directory) -> list[str]:
+    return sorted({o.name for o in directory.organisations.values()})
 
 
 def _head(raw: bytes, limit: int = 65_536) -> bytes:

@@ -180,6 +180,30 @@ def test_golden(engine, path: Path):
         pytest.fail(_report(path, expected, got, problems), pytrace=False)
 
 
+# Independent batches (tests/data/independent/<theme>/): written by people who saw only the contract and the public
+# corpus, each a corpus of its own like ../shared/corpus/public (its own mailbot.toml, directory and expected.jsonl).
+BATCHES = sorted(p for p in (DATA / "independent").glob("*") if (p / "expected.jsonl").exists())
+BATCH_CASES = [(batch, json.loads(line)) for batch in BATCHES
+               for line in (batch / "expected.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def batch_engines():
+    from mailbot.settings import load_settings
+    from mailbot.triage import Triage
+
+    return {batch: Triage.from_settings(load_settings(batch / "mailbot.toml"), html=False) for batch in BATCHES}
+
+
+@pytest.mark.parametrize("batch, expected", BATCH_CASES, ids=[f"{b.name}/{e['file'][:-4]}" for b, e in BATCH_CASES])
+def test_independent_batch(batch_engines, batch: Path, expected: dict):
+    path = batch / expected["file"]
+    got = as_contract(str(path), batch_engines[batch].run(path.read_bytes()))
+    problems = compare(expected, got)
+    if problems:
+        pytest.fail(_report(path, expected, got, problems), pytrace=False)
+
+
 def test_every_reason_mailbot_gives_has_a_sentence(engine):
     from mailbot.decide.reasons import REASONS
 

@@ -42,7 +42,8 @@ def test_each_slow_shape_is_read_quickly(engine, shape):
 
 
 def _patterns() -> dict[str, re.Pattern]:
-    """Every compiled pattern at the top of a mailbot module, and the policy's access phrases and topics."""
+    """Every compiled pattern at the top of a mailbot module; the policy's access phrases, purposes and topics; and
+    the reading rules' cues and context patterns (config/reading.toml)."""
     found = {}
     for info in pkgutil.walk_packages(mailbot.__path__, "mailbot."):
         if ".migrations" in info.name:
@@ -52,9 +53,15 @@ def _patterns() -> dict[str, re.Pattern]:
             if isinstance(value, re.Pattern):
                 found[f"{info.name}.{name}"] = value
     engine = Triage.from_settings(load_settings(DATA / "mailbot.toml"))
-    found["policy access phrases"] = engine.extractor.access.pattern
-    for name, pattern in engine.extractor.topics.topics:
+    extractor = engine.extractor
+    found["policy access phrases"] = extractor.access.names
+    found["policy access purposes"] = extractor.access.purposes
+    for name, pattern in extractor.topics.topics:
         found[f"policy topic {name}"] = pattern
+    for cue, pattern in extractor.rules.cues.items():
+        found[f"reading cue {cue.value}"] = pattern
+    for name, pattern in extractor.rules.context.items():
+        found[f"reading context {name}"] = pattern
     return found
 
 

@@ -60,6 +60,8 @@ class Decider:
             reasons.append("no_request_found")
         elif extraction.cut_short:
             reasons.append("text_too_long")  # more people may be asked for past what was read
+        elif extraction.doubts and not self._needs_no_endorsement(requests):
+            reasons.append("extraction_uncertain")  # read, but not surely enough to answer alone (public answers aside)
         if reasons:
             held = tuple(RequestDecision(r, "review") for r in requests)
             return Decision("review", tuple(reasons), endorser, held, extraction.topics)

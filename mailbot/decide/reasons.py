@@ -17,6 +17,7 @@ REASONS = MappingProxyType(
         "out_of_scope": "The message raises a matter mailbot does not handle (invoices, bookings, timesheets, complaints, leavers).",
         "malformed_message": "The message could not be read well enough to decide, or its sender cannot be replied to.",
         "text_too_long": "The message is longer than mailbot reads for requests; more people may be asked for.",
+        "extraction_uncertain": "mailbot read the message but is not sure enough of who or what is asked for to answer alone; what was uncertain is listed.",
         "processing_timeout": "Reading this message took longer than mailbot allows one message; it was set aside so the rest of the mailbox could go on.",
         # set by the service, not by triage
         "message_too_large": "The message is larger than mailbot reads; it was not opened.",

@@ -1,75 +1,30 @@
-"""Finds people's names in running text and tidies them: honorifics off, "Surname, Firstname" turned round."""
+"""People's names as text: folding for comparison, tidying as written, and how well an address spells a name."""
 
 from __future__ import annotations
 
 import functools
 import re
 import unicodedata
+from typing import Callable
 
 HONORIFICS = frozenset("mr mrs ms miss mx dr prof sir dame rev revd".split())
-PARTICLES = frozenset("de da di del della van von der den du la le bin binti ibn al el dos das do y ten ter".split())
+PARTICLES = frozenset("de da di del della van von der den du la le bin binti ibn al el dos das do y ten ter ap ab ní nic ó mac".split())
 
-# Capitalised words that are not names: sentence openers, the access vocabulary, organisation and
-# job words, days and months. A name is a run of capitalised words with none of these in it.
-STOPWORDS = frozenset(
-    """
-    a about above access accounts account across actually add added adding admin administrator administrators ara
-    after afternoon again agencies agency agreed agreements ahead all also although am an and another any anyone
-    anything apologies april are as asap at au aug august authorise authorised authorisation
-    basis be because been before being below best both branch brilliant but by
-    can cannot cant care cc cheers co coordinator co-ordinator compliance confidential connect consultant consultants
-    controller could currently
-    data day dear dec december details did director directors do does done due during
-    each email emails e-mail employee employees england enquiries even evening every
-    feb february finance fine first following for friday from full fw fwd
-    general get give glad good great group
-    had has have having he head health healthcare hello her here hers hey hi him his hope hospital how hr
-    i i'd i'll i'm i've id if im in info is it it's its
-    january job jul july jun june just
-    kind
-    last limited locum locums log login logins logon ltd
-    made manager managers managing many mar march may me medical mob mobile mon monday morning most mr much my
-    name names need needs new next nhs nhsp no north not nov november now nurse nurses nursing
-    oct october of office officer ok okay on once one online operations or our out over
-    password people per permanent personnel phone please pls plus portal
-    quick
-    rate re recruitment regards regional reply request requests resourcer role rota
-    sat saturday senior sent sep sept september set shall she should since so some sorry south staff staffing
-    start started starter starters sun sunday support sure
-    team tel thank thanks that the their them then there these they this those thu thursday time to today
-    tomorrow trust tue tuesday two
-    uk under unfortunately unit until up urgent us user users
-    very
-    wales ward was we wed wednesday week weekend welcome well were west what when where whether which while who
-    why will with work would
-    yes yesterday you your yours
-    """.split()
-)
-
-_TOKEN = re.compile(r"[^\W\d_][^\W\d_'’\-]*(?:['’\-][^\W\d_]+)*\.?")
-_EMAILISH = re.compile(r"(?<!\S)[^\s@]+@\S+|(?:https?://|www\.)\S+")
 _SPECIAL = str.maketrans({"ł": "l", "Ł": "l", "ø": "o", "Ø": "o", "đ": "d", "Đ": "d", "ß": "ss", "æ": "ae",
                           "Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "ı": "i"})
-
-
-@functools.lru_cache(maxsize=8192)
-def fold(text: str) -> str:
-    """Lower-case ASCII letters and digits only: 'Łukasz Wróblewski' -> 'lukaszwroblewski'."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
-    return "".join(c for c in decomposed.lower() if c.isascii() and c.isalnum())
-
-
-def _is_capitalised(token: str) -> bool:
-    return token[:1].isupper()
-
-
-def _is_stop(token: str) -> bool:
-    return token.lower().rstrip(".").replace("’", "'") in STOPWORDS
-
 
 # What is not a person's name (the triage contract): text holding digits, an @ or a web address, or starting
 # with a character a spreadsheet reads as a formula. Such text is never put in a reply or a worklist as a name.
 _NOT_A_NAME = re.compile(r"[0-9@]|https?:|www\.|(?<![^\W\d_])[^\W\d_]{2,}+\.[^\W\d_]{2}|^\s*+[=+\-@]", re.I)
+_PIECES = re.compile(r"[._\-+']+")
+_TOKENS = re.compile(r"[\s\-]+")
+
+
+@functools.lru_cache(maxsize=16384)
+def fold(text: str) -> str:
+    """Lower-case ASCII letters and digits only: 'Łukasz Wróblewski' -> 'lukaszwroblewski'."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
+    return "".join(c for c in decomposed.lower() if c.isascii() and c.isalnum())
 
 
 def is_person_name(text: str | None) -> bool:
@@ -96,7 +51,7 @@ def clean_name(text: str | None) -> str | None:
 
 def _looks_like_name_part(part: str) -> bool:
     tokens = part.split()
-    return 1 <= len(tokens) <= 3 and all(_is_capitalised(t) or t.lower() in PARTICLES for t in tokens)
+    return 1 <= len(tokens) <= 3 and all(t[:1].isupper() or t.lower() in PARTICLES for t in tokens)
 
 
 def is_full_name(name: str | None) -> bool:
@@ -108,100 +63,73 @@ def is_full_name(name: str | None) -> bool:
     return len(tokens) >= 2 and len(real) >= 2 and len(fold(tokens[0])) >= 2 and len(fold(tokens[-1])) >= 2
 
 
-_SURNAME_FIRST_END = re.compile(r"^\s*(?:$|[-–—:|(<\t;]|\S+@)")
+def same_person(name: str | None, other: str | None) -> bool:
+    """Do two names name one person: equal, one the first name of the other, or initial and surname alike?"""
+    if not name or not other:
+        return False
+    name, other = _without_honorifics(name), _without_honorifics(other)
+    if not name or not other:
+        return False
+    a, b = fold(name), fold(other)
+    if a == b:
+        return True
+    first_a, first_b = fold(name.split()[0]), fold(other.split()[0])
+    if len(name.split()) == 1 or len(other.split()) == 1:
+        return first_a == first_b
+    last_a, last_b = fold(name.split()[-1]), fold(other.split()[-1])
+    return last_a == last_b and first_a[:1] == first_b[:1] and (len(first_a) == 1 or len(first_b) == 1)
 
 
-def find_names(text: str, surname_first: bool = False) -> list[tuple[int, int, str]]:
-    """Spans of capitalised words that could be a person's name: (start, end, name).
-
-    With surname_first (lists, tables, records, subjects), "Okonkwo, Chidi -" is one name, turned round.
-    """
-    found = _find_names(text)
-    if not surname_first:
-        return found
-    joined: list[tuple[int, int, str]] = []
-    index = 0
-    while index < len(found):
-        start, end, name = found[index]
-        if index + 1 < len(found):
-            n_start, n_end, n_name = found[index + 1]
-            if (
-                text[end:n_start].strip() == ","
-                and len(n_name.split()) == 1
-                and len(name.split()) <= 2
-                and _SURNAME_FIRST_END.match(text[n_end:])
-            ):
-                joined.append((start, n_end, f"{n_name} {name}"))
-                index += 2
-                continue
-        joined.append((start, end, name))
-        index += 1
-    return joined
+def _without_honorifics(name: str) -> str:
+    return " ".join(w for w in name.split() if w.lower().rstrip(".") not in HONORIFICS)
 
 
-def _find_names(text: str) -> list[tuple[int, int, str]]:
-    masked = _EMAILISH.sub(lambda m: " " * len(m.group()), text)
-    found: list[tuple[int, int, str]] = []
-    run: list[re.Match] = []
+# -- an address spelling a name --------------------------------------------------------------------------------
 
-    def close() -> None:
-        tokens = list(run)
-        while tokens and tokens[0].group().islower():  # a lower-case particle ("de", "van") cannot start a name
-            tokens.pop(0)
-        while tokens and tokens[-1].group().islower():
-            tokens.pop()
-        words = [t for t in tokens if t.group().lower().rstrip(".") not in HONORIFICS]
-        if 1 <= len(words) <= 4 and any(_is_capitalised(t.group()) for t in words):
-            start, end = tokens[0].start(), tokens[-1].end()
-            found.append((start, end, clean_name(text[start:end]) or ""))
-        run.clear()
-
-    previous_end = None
-    for match in _TOKEN.finditer(masked):
-        token = match.group()
-        gap = masked[previous_end : match.start()] if previous_end is not None else ""
-        joinable = previous_end is not None and gap.strip() == "" and gap.count("\n") <= 1 and len(gap) <= 4
-        if run and not joinable:
-            close()
-        bare = token.rstrip(".")
-        if bare.lower() in HONORIFICS and _is_capitalised(bare):
-            run.append(match)
-        elif _is_capitalised(token) and not _is_stop(token):
-            run.append(match)
-            if token.endswith(".") and bare.lower() not in HONORIFICS and len(bare) > 1:
-                close()
-        elif run and bare.lower() in PARTICLES:
-            run.append(match)
-        elif run:
-            close()
-        previous_end = match.end()
-    if run:
-        close()
-    return [(s, e, n) for s, e, n in found if n and not all(w.lower().rstrip(".") in HONORIFICS for w in n.split())]
+Forms = Callable[[str], frozenset[str]]  # a given name's short and long forms (Lexicon.forms_of)
 
 
-@functools.lru_cache(maxsize=4096)
-def local_part_score(name: str | None, email: str | None) -> int:
-    """How well an address's local part fits a name: 3 sure, 2 likely, 1 weak, 0 not at all."""
+def _no_forms(given: str) -> frozenset[str]:
+    return frozenset({fold(given)})
+
+
+def spelling(name: str | None, email: str | None, forms: Forms = _no_forms) -> int:
+    """How well an address's local part spells a name: 3 surely (jane.doe, janedoe, doe.jane, seun.adebayo-reid
+    for Oluwaseun, ivy.vanderberg), 2 likely (jdoe, j.doe, jane.d, jane alone for 'Jane'), 1 weakly (the surname
+    alone, or the first name alone for a full name), 0 not at all."""
     if not name or not email or "@" not in email:
         return 0
     local = email.split("@", 1)[0].lower()
-    pieces = [fold(p) for p in re.split(r"[._\-+]+", local) if fold(p)]
-    joined = fold(re.sub(r"\d+", "", local))
-    tokens = [fold(t) for t in re.split(r"[\s\-]+", name) if fold(t)]
+    pieces = [fold(p) for p in _PIECES.split(re.sub(r"\d+", "", local)) if fold(p)]
+    joined = "".join(pieces)
+    tokens = [fold(t) for t in _TOKENS.split(name) if fold(t)]
     if not tokens or not joined:
         return 0
     first, last = tokens[0], tokens[-1]
-    if "".join(tokens) == joined or (len(tokens) > 1 and first + last == joined):
-        return 3
-    if len(tokens) > 1 and (first in pieces and last in pieces or joined.startswith(first + last)):
-        return 3
-    if pieces and pieces[0] == first and len(tokens) > 1 and len(pieces) > 1 and last.startswith(pieces[-1]):
-        return 3
-    if len(tokens) > 1 and (joined == first[0] + last or joined == first + last[0] or (pieces and pieces[-1] == last and pieces[0][:1] == first[:1])):
+    rest = "".join(tokens[1:])
+    givens = forms(first) | {first}
+    if len(tokens) == 1:
+        if joined in givens or (pieces and pieces[0] in givens):
+            return 2
+        return 1 if first in joined and len(first) >= 3 else 0
+    for given in givens:
+        if joined in (given + rest, given + last, rest + given, last + given):
+            return 3
+        if pieces and pieces[0] == given and "".join(pieces[1:]) in (rest, last) and len(pieces) > 1:
+            return 3
+    if any(g in pieces for g in givens) and last in pieces:
+        return 3  # natasha.greenhalgh.rgn
+    if pieces and pieces[0] in givens and len(pieces) == 2 and len(pieces[1]) >= 2 and (last.startswith(pieces[1]) or rest.startswith(pieces[1])):
+        return 3  # jane.do for Jane Doe-Smith
+    if joined in (first[0] + last, first[0] + rest, last + first[0], first + last[0]):
         return 2
-    if len(tokens) == 1 and pieces and pieces[0] == first:
+    if pieces and pieces[-1] in (last, rest) and pieces[0][:1] == first[:1]:
         return 2
-    if len(tokens) > 1 and (last in joined and len(last) >= 3) or (len(first) >= 3 and joined.startswith(first)):
+    if (len(last) >= 3 and last in joined) or (len(first) >= 3 and any(joined.startswith(g) for g in givens)):
         return 1
     return 0
+
+
+def local_part_score(name: str | None, email: str | None) -> int:
+    """spelling() without short forms of given names (kept for callers that have no lexicon)."""
+    return spelling(name, email)

@@ -1,280 +1,357 @@
-"""Works out who is asked for: each person's name and work email, and the units that mention them."""
+"""Works out who is asked for: each person's name and address, the units about them, and who is only context."""
 
 from __future__ import annotations
 
+import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
-from mailbot.extract.names import clean_name, find_names, fold, local_part_score
-from mailbot.extract.units import Unit, emails_in, record_fields
+from mailbot.extract.annotate import Note
+from mailbot.extract.candidates import Evidence, NameChoice
+from mailbot.extract.lexicon import Lexicon
+from mailbot.extract.names import clean_name, fold, same_person, spelling
+from mailbot.extract.rules import Cue, ReadingRules
 from mailbot.parse.message import Address
 
-ROLE_ADDRESSES = frozenset(
-    """info hr admin administrator enquiries enquiry recruitment privacy dpo compliance accounts finance payroll
-    office support it it.support itsupport noreply no-reply donotreply do-not-reply bookings booking contact hello
-    jobs careers reception team mail post postmaster mailer-daemon sales marketing legal data dataprotection gdpr
-    helpdesk service services general operations ops""".split()
-)
-_CONTACT = re.compile(
-    r"\b(?:contact|copied|cc'?d|cc|reply\s+to|get\s+in\s+touch|reach\s+(?:me|us)|speak\s+to|call|forward(?:ed)?\s+to"
-    r"|sent\s+to|send\s+(?:it|them|this)\s+to|email\s+me|copy(?:ing)?\s+in|queries)\b",
-    re.I,
-)
-_PRONOUN = re.compile(r"\b(?:his|her|their|s?he|they|them|him)\b", re.I)
-_EMAIL_LABEL = re.compile(r"^\s*(?:(?:work|business|her|his|their)\s+)?e-?mail(?:\s+address)?\s*(?:is|:|-|–)?", re.I)
-_BEFORE_TARGET = re.compile(
-    r"(?:\bset(?:ting)?\s+up|\bsetup|\bgive|\bgiving|\badd|\badding|\benable|\benabling|\bregister|\bregistering|\bgrant"
-    r"|\bgranting|\bcreate|\bcreating|\bprovide|\bproviding|\barrange|\brequest(?:ing)?|\bfor|\bnew\s+starters?"
-    r"|\bnew\s+(?:user|joiner|member\s+of\s+(?:staff|the\s+team))s?|\bcolleague|\bemployee)"
-    r"\s+(?:(?:access|(?:a|an)\s+(?:login|account)|logins?)\s+for\s+)?(?:(?:our|my|the|a|an|his|her)\s+)?"
-    r"(?:(?!(?:in|at|from|of|on|to|with|by|near)\b)[a-z][\w-]*,?\s+){0,4}?[,:\-–]?\s*$"
-)
-_ITEM_NAME_END = re.compile(r"^\s*(?:$|[-–—:|,(<\t]|\S+@)")
-# A single capitalised word followed by a lower-case word that is not a verb, preposition or the like
-# qualifies that word ("Newport clinicians") rather than naming a person ("Becky as", "Ellie needs").
-_ATTRIBUTIVE = re.compile(
-    r"^\s+(?!(?:as|is|are|was|were|has|have|had|will|would|can|could|should|may|might|must|needs?|requires?|joins?|joined"
-    r"|start(?:s|ed|ing)?|to|and|or|with|on|for|from|at|in|up|please|who|whose|which|that|also|too|today|now|asap"
-    r"|urgently|again|straight|soon|please|here|there|by|via|into|onto|who's|whom|if|so|but|be|been|being|access)\b)[a-z]"
-)
-_THANKS_FOR = re.compile(r"\bthank(?:s|\s+you)\b[^.!?]{0,40}\bfor\s+(?:[\w'’-]+\s+){0,3}$", re.I)  # something already done
-_PLACE_AFTER = re.compile(
-    r"^\s+(?:office|offices|branch|branches|team|teams|site|clinic|hospital|ward|area|region|location|depot|hub|based)\b",
-    re.I,
-)
-_SET_BEFORE = re.compile(r"\bset\s+$|\b(?:can|could|would|please)\s+$", re.I)
-_SET_AFTER = re.compile(r"^\s+(?:up|be|have|get|also)\b", re.I)
-_AFTER_TARGET = re.compile(
-    r"^\s*+(?:\([^)]{0,200}+\)\s*+)?(?:,\s*+)?(?:needs|requires|will\s+need|would\s+need|also\s+needs|has\s+(?:just\s+)?joined"
-    r"|is\s+joining|joins|has\s+(?:just\s+)?started|is\s+starting|starts|will\s+be\s+starting|to\s+be\s+set\s+up"
-    r"|be\s+set\s+up|as\s+(?:an?\s+)?(?:agency|rate|nhsp|247|user|administrator|ara|au)\b)",
-    re.I,
-)
-_SUBJECT_TARGET = re.compile(
-    r"(?:access|login|log-in|logins|account|user|administrator|admin|ara|au|connect|online|time|request|starter)\s*(?:for|[-–:])\s*$",
-    re.I,
-)
+
+_REACH = 30  # characters from an "ignore" / "instead of" to the name it is about
+_PRONOUN_SUBJECT = re.compile(r"\b(?:s?he|they)\b(?:\s++[\w'’]++){0,2}+\s*+$", re.I)
 
 
-@dataclass
+class Context(str, enum.Enum):
+    """Why a person the message names is not a requester."""
+
+    EXCLUDED = "excluded"  # a leaver, someone to leave out, a predecessor
+    CONTACT = "contact"  # copied in, to be contacted
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
-    """A person asked for, while the extraction is being worked out."""
-
     name: str | None
     email: str | None
-    anchors: list[int] = field(default_factory=list)
+    units: tuple[int, ...]  # the notes about them
     is_author: bool = False
     password_help: bool = False
+    context: Context | None = None  # set: named only as context, not a requester
+    doubts: tuple[str, ...] = ()
+    mentions: tuple[tuple[int, int], ...] = ()  # (note, position) of each mention, for binding accesses in a unit
 
     @property
     def key(self) -> str | None:
         return self.email.lower() if self.email else None
 
 
-def _same_person(name: str | None, other: str | None) -> bool:
-    if not name or not other:
-        return False
-    a, b = fold(name), fold(other)
-    if a == b:
-        return True
-    first_a, first_b = (fold(t) for t in (name.split()[0], other.split()[0]))
-    # "Ruth" and "Ruth Adeyemi", or "Mrs J Oyelaran" and "Janet Oyelaran" (initial and surname)
-    if len(name.split()) == 1 or len(other.split()) == 1:
-        return first_a == first_b
-    last_a, last_b = fold(name.split()[-1]), fold(other.split()[-1])
-    return last_a == last_b and first_a[:1] == first_b[:1] and (len(first_a) == 1 or len(first_b) == 1)
+class PeopleReader:
+    """Collects the people of one message from its notes."""
 
-
-def is_target(unit: Unit, start: int, end: int, asks_access: bool = True) -> bool:
-    """Is the name at text[start:end] the person access is asked for (not a bystander)?"""
-    before, after = unit.text[max(0, start - 80) : start], unit.text[end:]
-    if _PLACE_AFTER.match(after) or _THANKS_FOR.search(before):
-        return False
-    if " " not in unit.text[start:end].strip() and _ATTRIBUTIVE.match(after):
-        return False  # "the Borders shifts", "our Newport clinicians": a place or a team, not a person
-    if unit.kind == "subject":
-        return bool(_SUBJECT_TARGET.search(before)) or not before.strip()
-    if unit.kind in ("item", "record") and not re.search(r"\w", unit.text[:start]) and _ITEM_NAME_END.match(after):
-        return True  # a list of people: each item starts with a name, then a separator
-    return asks_access and bool(
-        _BEFORE_TARGET.search(before)
-        or (_SET_BEFORE.search(before) and _SET_AFTER.match(after))
-        or _AFTER_TARGET.match(after)
-    )
-
-
-def _words_spelling(before: str, email: str) -> str | None:
-    """The words right before an address that spell its local part, whatever their case:
-    'for kayode bello kayode.bello@...' -> 'kayode bello'."""
-    words = re.findall(r"[^\W\d_][\w'’-]*", before[-80:])
-    for count in (3, 2):
-        candidate = " ".join(words[-count:])
-        if len(words) >= count and local_part_score(candidate, email) >= 3 and before.rstrip().endswith(words[-1]):
-            return candidate
-    return None
-
-
-class PeopleFinder:
-    """Collects the people asked for across the units of one message."""
-
-    def __init__(self, units: list[Unit], sender: Address | None, own_domains: frozenset[str], asks_access: list[bool]):
-        self.units = units
-        self.asks_access = asks_access  # does each unit ask for access of some kind?
+    def __init__(self, notes: list[Note], evidence: Evidence, lexicon: Lexicon, rules: ReadingRules,
+                 sender: Address | None, own_domains: frozenset[str]):
+        self.notes = notes
+        self.evidence = evidence
+        self.lexicon = lexicon
+        self.rules = rules
         self.sender = sender
         self.own_domains = own_domains
         self.people: list[Person] = []
-        self._names: list[list[tuple[int, int, str]] | None] = [None] * len(units)
+        self.used_names: set[tuple[int, int]] = set()  # name mentions an address took
+        self._full_names = None
 
-    def names_in(self, index: int) -> list[tuple[int, int, str]]:
-        """The name candidates of one unit (found once, when first needed)."""
-        found = self._names[index]
-        if found is None:
-            unit = self.units[index]
-            found = self._names[index] = find_names(unit.text, surname_first=unit.kind != "sentence")
-        return found
+    def read(self, signed_name: str | None) -> list[Person]:
+        self.signed_name = signed_name
+        self._from_addresses()
+        self._from_names()
+        self._self_requests()
+        self._password_help()
+        self._merge()
+        self._references()
+        self._exclusions()
+        return self.people
 
-    def names_near(self, index: int, reach: int = 6) -> list[str]:
-        """Names an address given in this unit may belong to: the authors', the subject's, and nearby units'."""
-        authors = [clean_name(u.author.name) for u in self.units if u.author and u.author.name]
-        near = [i for i, u in enumerate(self.units) if u.kind == "subject" or abs(i - index) <= reach]
-        return list(dict.fromkeys([n for n in authors if n] + [n for i in near for _, _, n in self.names_in(i)]))
+    # -- helpers -----------------------------------------------------------------------------------------------
 
-    # -- people ------------------------------------------------------------------------------------
+    def _asks(self, note: Note) -> bool:
+        return note.has(Cue.ACCESS_INTENT) or note.has(Cue.ASK) or bool(note.requested_accesses())
 
-    def author_person(self, unit_index: int) -> Person:
-        author = self.units[unit_index].author or self.sender
-        name = clean_name(author.name) if author else None
-        return self._add(Person(name if name and "@" not in name else None, author.email if author else None, [unit_index], is_author=True))
+    def _author(self, note: Note) -> Address | None:
+        """Who wrote this unit: the sender, or a forwarded message's own author (unknown: None, never the sender)."""
+        return note.unit.author if note.unit.source >= 2 else (note.unit.author or self.sender)
+
+    def _is_author_email(self, note: Note, email: str) -> bool:
+        return any(a is not None and a.key == email.lower() for a in (note.unit.author, self.sender))
+
+    def _author_name(self, note: Note) -> str | None:
+        author = self._author(note)
+        name = clean_name(author.name) if author and author.name else None
+        if name and (any(self.lexicon.is_role_word(w) for w in name.split()) or self.lexicon.is_organisation(name)):
+            name = None  # "Rosebay Lodge - Manager": a mailbox's name, not a person's
+        if name is None and author is self.sender:
+            name = self.signed_name
+        return name
 
     def _add(self, person: Person) -> Person:
-        for existing in self.people:
-            if person.key and existing.key == person.key or (
-                not person.key and not existing.key and person.name and fold(person.name or "") == fold(existing.name or "")
-            ):
-                existing.anchors.extend(a for a in person.anchors if a not in existing.anchors)
-                existing.name = existing.name or person.name
-                existing.is_author = existing.is_author or person.is_author
-                return existing
+        for index, existing in enumerate(self.people):
+            if (person.key and existing.key == person.key) or (
+                    not person.key and not existing.key and person.name and fold(person.name) == fold(existing.name or "")):
+                merged = replace(existing, units=_union(existing.units, person.units), name=existing.name or person.name,
+                                 is_author=existing.is_author or person.is_author, doubts=existing.doubts + person.doubts,
+                                 mentions=existing.mentions + person.mentions,
+                                 password_help=existing.password_help or person.password_help,
+                                 context=existing.context if existing.context == person.context else None)
+                self.people[index] = merged
+                return merged
         self.people.append(person)
         return person
 
-    def _is_own(self, email: str) -> bool:
-        return email.lower().rsplit("@", 1)[-1] in self.own_domains
+    def _update(self, person: Person, **changes) -> Person:
+        index = self.people.index(person)
+        self.people[index] = replace(person, **changes)
+        return self.people[index]
 
-    def _is_author_email(self, index: int, email: str) -> bool:
-        author = self.units[index].author
-        return any(a is not None and a.key == email.lower() for a in (author, self.sender))
+    def author_person(self, note: Note, position: int = -1) -> Person | None:
+        author = self._author(note)
+        if author is None:
+            return None
+        return self._add(Person(self._author_name(note), author.email if author else None, (note.index,), is_author=True,
+                                mentions=((note.index, position),)))
 
-    def from_emails(self) -> None:
-        """A person for each address given in a request unit, with the name that goes with it."""
-        for index, unit in enumerate(self.units):
-            if unit.kind == "subject":
+    # -- people with an address ------------------------------------------------------------------------------------
+
+    def _from_addresses(self) -> None:
+        weights = self.rules.weights["name_for_address"]
+        pairs: list[tuple[float, int, NameChoice]] = []
+        found: list[tuple[Note, object, list[tuple[float, NameChoice]]]] = []
+        for note in self.notes:
+            if note.unit.kind == "subject":
                 continue
-            fields = record_fields(unit) if unit.kind == "record" else {}
-            for position, email in emails_in(unit.text):
-                if self._is_own(email):
+            for address in note.addresses:
+                domain = address.email.lower().rsplit("@", 1)[-1]
+                if domain in self.own_domains:
                     continue
-                if self._is_author_email(index, email):
-                    person = self.author_person(index)
-                    if fields.get("name"):
-                        person.name = clean_name(fields["name"]) or person.name
+                if self._is_author_email(note, address.email):
+                    person = self.author_person(note, address.start)
+                    if person is not None and note.unit.kind == "record":
+                        from mailbot.extract.units import record_fields
+
+                        named = clean_name(record_fields(note.unit).get("name"))
+                        if named:
+                            self._update(person, name=named)
                     continue
-                name = self._name_for(index, position, email, fields)
-                local = email.split("@", 1)[0].lower()
-                if name is None and (local in ROLE_ADDRESSES or local.split(".")[0] in ROLE_ADDRESSES):
-                    continue
-                if _CONTACT.search(unit.text) and not self._asks(unit):
-                    continue  # "I've copied in Mark (mark@...)", "queries to hr@..."
-                self._add(Person(name, email, [index]))
+                scored = sorted(((weights.score(c.features), c) for c in self.evidence.names_for(note, address)),
+                                key=lambda pair: -pair[0])
+                number = len(found)
+                found.append((note, address, scored))
+                pairs.extend((score, number, choice) for score, choice in scored if score >= weights.threshold)
+        chosen: dict[int, tuple[float, NameChoice]] = {}
+        for score, number, choice in sorted(pairs, key=lambda p: -p[0]):  # best first, each name mention once
+            spot = (choice.note, choice.start)
+            if number in chosen or (choice.note is not None and spot in self.used_names):
+                continue
+            chosen[number] = (score, choice)
+            if choice.note is not None:
+                self.used_names.add(spot)
+        for number, (note, address, scored) in enumerate(found):
+            best = chosen.get(number)
+            name = best[1].name if best else None
+            doubts: list[str] = []
+            if best is not None:
+                name = self._fullest(name, address.email)
+                rivals = [(s, c) for s, c in scored if s >= weights.threshold and not same_person(c.name, name)]
+                if rivals and best[0] - rivals[0][0] < weights.margin:
+                    doubts.append(f"{address.email} may be {name}'s or {rivals[0][1].name}'s")
+            if name is None and self.lexicon.is_role_mailbox(address.local):
+                continue  # info@, bookings@: a team's mailbox, not a person
+            context = Context.CONTACT if note.has(Cue.CONTACT) and not self._asks_plainly(note) else None
+            units, mentions = (note.index,), ((note.index, address.start),)
+            if best is not None and best[1].note not in (None, note.index) and self.notes[best[1].note].unit.kind != "subject":
+                units, mentions = _union(units, (best[1].note,)), mentions + ((best[1].note, best[1].start),)  # named there
+            self._add(Person(name, address.email, units, context=context, doubts=tuple(doubts), mentions=mentions))
 
-    def _asks(self, unit: Unit) -> bool:
-        return bool(re.search(r"\b(?:set|setup|access|login|account|user|please|could you|can you)\b", unit.text, re.I))
+    def _asks_plainly(self, note: Note) -> bool:
+        return note.has(Cue.DIRECT_ASK) and (note.has(Cue.ACCESS_INTENT) or bool(note.requested_accesses()))
 
-    def _name_for(self, index: int, position: int, email: str, fields: dict[str, str]) -> str | None:
-        unit = self.units[index]
-        if fields.get("name"):
-            return clean_name(fields["name"])
-        if unit.cells and unit.labels:
-            by_label = dict(zip(unit.labels, unit.cells))
-            first = next((c for l, c in by_label.items() if re.search(r"first|fore|given", l) and c), None)
-            last = next((c for l, c in by_label.items() if re.search(r"sur|last|family", l) and c), None)
-            if first and last:
-                return clean_name(f"{first} {last}")  # "First name,Surname,Email"
-            for label, cell in by_label.items():
-                if "name" in label and "user" not in label and cell and "@" not in cell:
-                    return clean_name(cell)
-        in_unit = [(s, e, n) for s, e, n in self.names_in(index)]
-        best = max(((local_part_score(n, email), -abs(s - position), n) for s, _, n in in_unit), default=None)
-        if best and best[0] >= 2:
-            return best[2]
-        scored = sorted(((local_part_score(n, email), n) for n in self.names_near(index)), key=lambda x: (-x[0], -len(x[1])))
-        if scored and scored[0][0] >= 2:
-            # prefer the fullest form of the matching name ("Aoife Brennan" over "Aoife")
-            top = scored[0][0]
-            candidates = [n for s, n in scored if s == top]
-            return max(candidates, key=lambda n: len(n.split()))
-        others = [p for p, _ in emails_in(unit.text) if p != position]
-        before = [(s, e, n) for s, e, n in in_unit if e <= position and not any(e <= p < position for p in others)]
-        if before and position - before[-1][1] <= 80:
-            return before[-1][2]
-        after = [(s, e, n) for s, e, n in in_unit if s > position and not any(position < p < s for p in others)]
-        if after and re.match(r"^[^\w]{0,4}$", unit.text[position + len(email) : after[0][0]]):
-            return after[0][2]
-        spelled = _words_spelling(unit.text[:position], email)
-        if spelled:
-            return spelled
-        if _PRONOUN.search(unit.text) or _EMAIL_LABEL.match(unit.text) or unit.text.strip() == email:
-            for earlier in range(index - 1, -1, -1):
-                if self.units[earlier].source != unit.source:
-                    break
-                for person in reversed(self.people):
-                    if person.email is None and earlier in person.anchors:
-                        self.people.remove(person)
-                        return person.name
-                targets = [n for s, e, n in self.names_in(earlier) if is_target(self.units[earlier], s, e)]
-                if targets:
-                    return targets[-1]
-        return None
+    def _fullest(self, name: str | None, email: str) -> str | None:
+        """The fullest form of a name the message gives that the address spells as well ('Ravi' -> 'Ravi Chandran')."""
+        if not name:
+            return name
+        best, best_score = name, spelling(name, email, self.lexicon.forms_of)
+        if self._full_names is None:
+            self._full_names = [m for note in self.notes for m in note.names if m.words >= 2 and not m.organisation and not m.role]
+        for mention in self._full_names:
+            if mention.words <= len(best.split()):
+                continue
+            if fold(mention.name.split()[0]) not in self.lexicon.forms_of(best.split()[0]) | {fold(best.split()[0])}:
+                continue
+            score = spelling(mention.name, email, self.lexicon.forms_of)
+            if score >= best_score and score >= 1:
+                best, best_score = mention.name, score
+        return best
 
-    def from_names(self, include_subject: bool) -> None:
-        """A person for each name something is asked for but no address was given with."""
-        for index, unit in enumerate(self.units):
-            if unit.kind == "subject" and not include_subject or unit.kind == "sentence" and not self.asks_access[index]:
-                continue  # a sentence that asks for no access names nobody it is asked for
-            if unit.kind in ("item", "record") and "@" in unit.text:
+    # -- people named without an address -------------------------------------------------------------------------
+
+    def _from_names(self) -> None:
+        weights = self.rules.weights["name_for_person"]
+        for note in self.notes:
+            if note.unit.kind == "subject" or (note.unit.kind == "sentence" and not self._asks(note)):
+                continue  # a sentence that asks for no access names nobody it is asked for (a list item may)
+            if note.unit.kind in ("item", "record") and note.addresses:
                 continue  # a row with an address: its person came with the address
-            for start, end, name in self.names_in(index):
-                if not is_target(unit, start, end, self.asks_access[index]) or self._is_author_name(index, name):
+            for mention in note.names:
+                if (note.index, mention.start) in self.used_names or self.evidence.is_author(mention.name):
                     continue
-                match = next((p for p in self.people if _same_person(name, p.name)), None)
+                features = self.evidence.person_features(note, mention)
+                if not features["target"] or weights.score(features) < weights.threshold:
+                    continue
+                match = next((p for p in self.people if same_person(mention.name, p.name)), None)
                 if match is not None:
-                    if index not in match.anchors:
-                        match.anchors.append(index)
-                    if match.name and len(name.split()) > len(match.name.split()) and match.email and local_part_score(name, match.email):
-                        match.name = name
+                    name = match.name
+                    if match.name and mention.words > len(match.name.split()) and match.email and spelling(mention.name, match.email, self.lexicon.forms_of):
+                        name = mention.name
+                    self._update(match, units=_union(match.units, (note.index,)), name=name,
+                                 mentions=match.mentions + ((note.index, mention.start),))
                     continue
-                self._add(Person(name, None, [index]))
+                self._add(Person(mention.name, None, (note.index,), mentions=((note.index, mention.start),)))
 
-    def add_named(self, name: str, index: int) -> Person:
-        """The person of this name (known already, or new), anchored at this unit."""
-        match = next((p for p in self.people if _same_person(name, p.name)), None)
-        if match is None:
-            return self._add(Person(name, None, [index]))
-        if index not in match.anchors:
-            match.anchors.append(index)
-        return match
+    def subject_people(self) -> None:
+        """Names in the subject, where the body names nobody ("Connect login - Tom Reed")."""
+        weights = self.rules.weights["name_for_person"]
+        for note in self.notes:
+            if note.unit.kind != "subject":
+                continue
+            for mention in note.names:
+                features = self.evidence.person_features(note, mention)
+                if features["target"] and weights.score(features) >= weights.threshold and not self.evidence.is_author(mention.name):
+                    self._add(Person(mention.name, None, (note.index,), mentions=((note.index, mention.start),)))
 
-    def merge(self) -> None:
+    # -- the author, for themselves ------------------------------------------------------------------------------
+
+    def _self_requests(self) -> None:
+        """The author asks for access for themselves: 'could you set me up as an agency user?'"""
+        for note in self.notes:
+            if note.unit.kind == "subject" or not note.has(Cue.SELF):
+                continue
+            paragraph = [n for n in self.notes if (n.unit.source, n.unit.paragraph) == (note.unit.source, note.unit.paragraph)]
+            if not note.requested_accesses() and not any(n.requested_accesses() for n in paragraph) and not note.has(Cue.ACCESS_INTENT):
+                continue
+            others = [m for m in note.names if self.evidence.is_target(note, m) and not self.evidence.is_author(m.name)]
+            other_addresses = [a for a in note.addresses if not self._is_author_email(note, a.email)
+                               and a.email.lower().rsplit("@", 1)[-1] not in self.own_domains]
+            alone = not others and not other_addresses and not note.has(Cue.THIRD_PERSON)
+            if alone or note.has(Cue.SELF_TOO):
+                person = self.author_person(note)
+                for other in paragraph:  # "I need an AU login ... Can you set me up?": the access is in the next sentence
+                    if person is not None and other is not note and other.requested_accesses() and not any(other.index in p.units for p in self.people):
+                        person = self._update(person, units=_union(person.units, (other.index,)))
+
+    # -- password help ----------------------------------------------------------------------------------------------
+
+    def _password_help(self) -> None:
+        """Whoever a password question is about: the author ('my password') or the person it names."""
+        for note in self.notes:
+            if not note.password or note.unit.kind == "subject":
+                continue
+            if self.evidence.rules.has(Cue.FIRST_PERSON, note.text):
+                about = [self.author_person(note)]
+            else:
+                about = [p for p in self.people if note.index in p.units and not p.is_author]
+                if not about:  # "Hamish can't log in": the person the question is about, even by first name
+                    about = [self._add(Person(m.name, None, (note.index,), mentions=((note.index, m.start),))) for m in note.names
+                             if not self.evidence.is_author(m.name) and not m.organisation and not m.role]
+                if not about and note.has(Cue.THIRD_PERSON):
+                    previous = self._previous_person(note)
+                    about = [self.people[previous]] if previous is not None else []
+                if not about:
+                    about = [self.author_person(note)]
+            for person in about:
+                if person is None:
+                    continue
+                current = next((p for p in self.people if (p.key and p.key == person.key) or (p.name and p.name == person.name)), person)
+                if current in self.people:
+                    self._update(current, password_help=True, units=_union(current.units, (note.index,)))
+
+    # -- merging and references --------------------------------------------------------------------------------------
+
+    def _merge(self) -> None:
         """Fold a person known only by name into the person with an address who has that name."""
         for person in list(self.people):
-            if person.email is not None:
+            if person.email is not None or person not in self.people:
                 continue
-            match = next((p for p in self.people if p is not person and p.email and _same_person(person.name, p.name)), None)
+            match = next((p for p in self.people if p is not person and p.email and same_person(person.name, p.name)), None)
             if match is not None:
-                match.anchors.extend(a for a in person.anchors if a not in match.anchors)
-                match.password_help = match.password_help or person.password_help
+                self._update(match, units=_union(match.units, person.units), password_help=match.password_help or person.password_help,
+                             mentions=match.mentions + person.mentions)
                 self.people.remove(person)
 
-    def _is_author_name(self, index: int, name: str) -> bool:
-        authors = [a for a in (self.units[index].author, self.sender) if a and a.name]
-        return any(_same_person(name, clean_name(a.name)) for a in authors)
+    def _references(self) -> None:
+        """A sentence asking for access for someone found already: by their first name ("Adaeze is also taking over
+        our rate cards, so please grant her rate admin access") or by a pronoun ("could she also have ARA")."""
+        for note in self.notes:
+            anchored = [p for p in self.people if note.index in p.units]
+            if note.unit.kind != "sentence" or anchored or not note.requested_accesses() or note.addresses or not note.has(Cue.ASK):
+                continue
+            named = {id(p): p for m in note.names if not self.evidence.is_author(m.name) for p in self.people if same_person(m.name, p.name)}
+            if named:
+                if len(named) == 1:
+                    person = next(iter(named.values()))
+                    self._update(person, units=_union(person.units, (note.index,)))
+                continue
+            if note.has(Cue.SINGULAR_PRONOUN) and not note.has(Cue.SELF):
+                earlier = [p for p in self.people if any(u < note.index and self.notes[u].unit.source == note.unit.source for u in p.units)]
+                if earlier:
+                    person = max(earlier, key=lambda p: max(u for u in p.units if u < note.index))
+                    self._update(person, units=_union(person.units, (note.index,)))
+
+    # -- who is only context -------------------------------------------------------------------------------------------
+
+    def _exclusions(self) -> None:
+        """A person the message says to leave out is not a requester: the one named right after "ignore", "instead
+        of", "replacing"..., right before "has left", "retired", "no longer"..., or by their list number."""
+        for note in self.notes:
+            after = self.rules.where(Cue.EXCLUDE_AFTER, note.text)
+            before = self.rules.where(Cue.EXCLUDE_BEFORE, note.text)
+            if not after and not before and not note.number_references:
+                continue
+            mentions = self._mentions_in(note)
+            named = sorted({*(m.start for m in note.names if not m.organisation and not m.role and not (m.place and m.words == 1)),
+                            *(p for p, _ in mentions)})
+            excluded: set[int] = set()
+            for start, end in after:
+                later = [spot for spot in named if 0 <= spot - end <= _REACH]  # "ignore Euan", not "rather than wait ... Joy"
+                excluded.update(who for spot, who in mentions if later and spot == min(later))
+            for start, end in before:
+                if any(0 <= m.start - end <= 24 for m in note.accesses):
+                    continue  # "Natalia does not need Agency User": about the access, not the person
+                earlier = [spot for spot in named if spot < start]
+                if earlier:  # the one named last before it: "Kerry is replacing Janine Cole, who left us"
+                    excluded.update(who for spot, who in mentions if spot == max(earlier))
+                elif _PRONOUN_SUBJECT.search(note.text[max(0, start - 30): start]):  # "she has retired"
+                    previous = self._previous_person(note)
+                    if previous is not None:
+                        excluded.add(previous)
+            if note.number_references and (after or before):
+                for number in note.number_references:
+                    for index, person in enumerate(self.people):
+                        if any(self.notes[u].item_number == number for u in person.units if self.notes[u].unit.kind == "item"):
+                            excluded.add(index)
+            for index in excluded:
+                self.people[index] = replace(self.people[index], context=Context.EXCLUDED)
+
+    def _mentions_in(self, note: Note) -> list[tuple[int, int]]:
+        """(position, person index) of each person this note mentions: by address, by name, by first name."""
+        found = []
+        for index, person in enumerate(self.people):
+            for unit, position in person.mentions:
+                if unit == note.index and position >= 0:
+                    found.append((position, index))
+            for mention in note.names:
+                if person.name and (same_person(mention.name, person.name) or fold(mention.name) == fold(person.name.split()[0])):
+                    found.append((mention.start, index))
+        return sorted(set(found))
+
+    def _previous_person(self, note: Note) -> int | None:
+        earlier = [(max(u for u in p.units if u <= note.index), i) for i, p in enumerate(self.people)
+                   if any(u <= note.index and self.notes[u].unit.source == note.unit.source for u in p.units)]
+        return max(earlier)[1] if earlier else None
+
+
+def _union(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sorted(set(a) | set(b)))

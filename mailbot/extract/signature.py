@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from mailbot.extract.names import find_names
+from mailbot.extract.lexicon import Lexicon
+from mailbot.extract.names import clean_name
 
 _TITLE = re.compile(
     r"\b(?:manager|director|consultant|co-?ordinator|officer|assistant|administrator|controller|lead|head|executive"
@@ -30,10 +31,21 @@ def stated_title(signature: str) -> str | None:
     return None
 
 
-def signed_name(signature: str) -> str | None:
-    """The first full name the signature signs with, for a sender whose From header gives none."""
+_NAME_LINE = re.compile(r"^(?:[A-Z][\w'’.-]*+\s++){1,3}+[A-Z][\w'’-]*+$")
+
+
+def signed_name(signature: str, lexicon: Lexicon | None = None) -> str | None:
+    """The first full name the signature signs with ("Ellen Moorcroft" on a line of its own), for a sender whose
+    From header gives none; not a job title, a team or an organisation."""
     for line in signature.split("\n")[:10]:
-        for _, _, name in find_names(line):
-            if len(name.split()) >= 2:
-                return name
+        line = line.strip().strip("*_").split("|")[0].split(" - ")[0].strip()
+        if not _NAME_LINE.match(line):
+            continue
+        words = line.split()
+        if lexicon is not None and (any(lexicon.is_role_word(w) or lexicon.is_not_name(w) and not lexicon.is_given_name(w)
+                                        for w in words) or lexicon.is_organisation(line)):
+            continue
+        name = clean_name(line)
+        if name and len(name.split()) >= 2:
+            return name
     return None

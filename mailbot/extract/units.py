@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from mailbot.parse.message import Address
 
+_NUMBER = re.compile(r"^\s*+\(?(\d{1,2})[.)]")
 _BULLET = re.compile(r"^\s*(?:[•*·◦▪‣○●■►➢✓\-–—]|\(?\d{1,2}[.)]|\(\d{1,2}\)|[a-hA-H][.)])\s+")
 # Starts only where a run of address characters starts: no quadratic search through long tokens.
 _EMAIL = re.compile(r"(?<![\w.+'’-])[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+")
@@ -33,6 +34,7 @@ class Unit:
     author: Address | None
     cells: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
+    number: int | None = None  # a numbered list item's number ("2." or "(2)")
 
 
 def emails_in(text: str) -> list[tuple[int, str]]:
@@ -43,7 +45,7 @@ def _sentences(text: str) -> list[str]:
     pieces, start = [], 0
     for match in _SENTENCE_END.finditer(text):
         candidate = text[start : match.start()].rstrip()
-        if _ABBREVIATION.search(candidate):
+        if _ABBREVIATION.search(candidate[-16:]):  # the end only: a growing candidate is not searched again
             continue
         pieces.append(candidate)
         start = match.end()
@@ -91,7 +93,13 @@ def _records(lines: list[str]) -> list[list[str]]:
     return records
 
 
+# "Grace de la Cruz - our IT team haven't made her mailbox yet": a line that starts with a name and a separator.
+_NAMED_LINE = re.compile(r"^\s*+[A-Z][\w'’-]*+(?:\s[\w'’-]++){0,4}?\s[-–—:]\s")
+
+
 def _is_list(lines: list[str]) -> bool:
+    if sum(1 for line in lines if _NAMED_LINE.match(line)) >= 2 and len(lines) >= 2:
+        return True
     bullets = sum(1 for line in lines if _BULLET.match(line))
     with_email = sum(1 for line in lines if "@" in line and _EMAIL.search(line))
     with_cells = sum(1 for line in lines if _cells(line))
@@ -102,6 +110,13 @@ def _is_list(lines: list[str]) -> bool:
         or with_email >= 2 and not prose
         or with_cells >= 2
     )
+
+
+def _wrapped(line: str) -> bool:
+    """Does this line run on into the next (a long line cut at a word, not an item's end: a full stop, a colon, a
+    bracket, a bar or an address)?"""
+    line = line.strip()
+    return len(line) >= 50 and line[-1] not in ".:;?!)]|" and "@" not in line.rsplit(None, 1)[-1]
 
 
 def _list_units(lines: list[str], make) -> list[Unit]:
@@ -120,7 +135,11 @@ def _list_units(lines: list[str], make) -> list[Unit]:
             labels = tuple(c.lower() for c in cells)  # a table's header row
             continue
         starts_item = bool(_BULLET.match(line) or cells or _EMAIL.search(line) and not items)
-        if starts_item or (items and not line[:1].isspace() and _EMAIL.search(line)):
+        if not items and intro and _wrapped(intro[-1]) and not _BULLET.match(line) and not cells:
+            intro.append(line)  # the sentence before runs on into this line
+        elif items and not starts_item and _wrapped(items[-1][-1]):
+            items[-1].append(line)  # "... our new resourcer Tamsin" / "Penrose (tamsin.penrose@...)": one line, wrapped
+        elif starts_item or (items and not line[:1].isspace() and _EMAIL.search(line)):
             items.append([line])
         elif items and (line[:1].isspace() or line.strip()[:1].islower() or not _EMAIL.search(" ".join(items[-1]))):
             items[-1].append(line)
@@ -132,7 +151,8 @@ def _list_units(lines: list[str], make) -> list[Unit]:
     for item in items:
         text = " ".join(l.strip() for l in item)
         cells = _cells(item[0]) if len(item) == 1 else ()
-        units.append(make(_BULLET.sub("", text, count=1), "item", cells, labels if cells else ()))
+        number = _NUMBER.match(text)
+        units.append(make(_BULLET.sub("", text, count=1), "item", cells, labels if cells else (), int(number.group(1)) if number else None))
     return units
 
 
@@ -148,8 +168,8 @@ def units_of(text: str, source: int, author: Address | None, first_paragraph: in
         if not lines:
             continue
 
-        def make(t: str, kind: str, cells: tuple[str, ...] = (), labels: tuple[str, ...] = ()) -> Unit:
-            return Unit(t, source, number, kind, author, cells, labels)
+        def make(t: str, kind: str, cells: tuple[str, ...] = (), labels: tuple[str, ...] = (), item: int | None = None) -> Unit:
+            return Unit(t, source, number, kind, author, cells, labels, item)
 
         if _is_record(lines):
             for record in _records(lines):

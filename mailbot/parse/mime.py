@@ -140,6 +140,8 @@ class _Collector:
         text, problem = decode_text(data, _param(part, "charset"))
         if problem:
             self.problems.append(problem)
+        if part.get_content_type() == "text/plain" and (_param(part, "format") or "").lower() == "flowed":
+            text = unflow(text, (_param(part, "delsp") or "").lower() == "yes")
         return text
 
     def body_text(self) -> str:
@@ -162,6 +164,30 @@ def _param(part: Message, name: str) -> str | None:
         except (LookupError, TypeError, ValueError):
             return str(value[2]) if len(value) == 3 else None
     return value
+
+
+def unflow(text: str, delsp: bool = False) -> str:
+    """format=flowed text (RFC 3676) as its author wrote it: a line ending in a space goes on in the next line of
+    the same quote depth (the space dropped with delsp=yes); a space-stuffed line loses its stuffing."""
+    out: list[str] = []
+    carry = None  # (depth, text so far) of a paragraph still flowing
+    for line in text.replace("\r\n", "\n").split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        body = line[depth:]
+        if body.startswith(" "):
+            body = body[1:]
+        if carry is not None and carry[0] == depth:
+            body = carry[1] + body
+        elif carry is not None:
+            out.append(">" * carry[0] + carry[1])
+        carry = None
+        if body.endswith(" ") and body != "-- ":
+            carry = (depth, body[:-1] if delsp else body)
+        else:
+            out.append(">" * depth + (" " if depth else "") + body if depth else body)
+    if carry is not None:
+        out.append(">" * carry[0] + carry[1])
+    return "\n".join(out)
 
 
 def _disposition(part: Message) -> str:

@@ -29,6 +29,8 @@ _WROTE_STARTS = {"on ", "am ", "le "}
 _QUOTED = re.compile(r"^\s*+>")
 _SUBJECT_PREFIX = re.compile(r"^\s*+(?:\[\s*+)?(re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*+(?:\[\d++\]\s*+)?:", re.I)
 _QUOTE_PREFIX = re.compile(r"^\s*+> ?")
+_MAILTO = re.compile(r"\[mailto:([^\]]++)\]")
+_BRACKETED = re.compile(r"^([^<>]{0,200}+)<([^<>\s]{1,254}+)>$")
 _FORWARD_PREFIXES = {"fw", "fwd", "wg", "tr", "rv"}
 
 
@@ -104,7 +106,10 @@ def _read_headers(lines: list[str]) -> tuple[dict[str, str], list[str]]:
 
 
 def _address(value: str) -> Address | None:
-    value = re.sub(r"\[mailto:([^\]]+)\]", r"<\1>", value or "").replace("*", "")
+    value = _MAILTO.sub(r"<\1>", value or "").replace("*", "")
+    bracketed = _BRACKETED.match(value.strip())
+    if bracketed and "@" in bracketed.group(2):  # "Osei-Tutu, Faith <faith@...>": the comma is the name's, not a list's
+        return Address(name=bracketed.group(1).strip().strip('"').strip(), email=bracketed.group(2).strip())
     name, email = parseaddr(value)
     if "@" not in email:
         return Address(name=" ".join((value or "").split()), email="") if value and value.strip() else None

@@ -1,0 +1,124 @@
+"""Gives each person the access levels asked for them: the accesses of their own sentence, list item or table row;
+else of their paragraph; else what the message asks for everyone. Never another person's, never one they hold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailbot.extract.access import AccessMention, How, resolve
+from mailbot.extract.annotate import Note
+from mailbot.extract.people import Person
+from mailbot.extract.rules import Cue, ReadingRules
+from mailbot.policy import Policy
+
+PASSWORD_HELP = "password_help"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedAccess:
+    """One (person, access) pair asked for; None where the message does not say."""
+
+    name: str | None
+    email: str | None
+    access: str | None
+
+
+class Binder:
+    def __init__(self, notes: list[Note], people: list[Person], policy: Policy, rules: ReadingRules):
+        self.notes = notes
+        self.people = people
+        self.policy = policy
+        self.rules = rules
+        self.requesters = [p for p in people if p.context is None]
+        self.owned = {u for p in self.requesters for u in p.units if self._asked(notes[u])}
+
+    def _asked(self, note: Note) -> tuple[AccessMention, ...]:
+        """The accesses a note asks for, leaving out those it says someone holds already ("he already has AU")."""
+        requested = note.requested_accesses()
+        if not note.has(Cue.ALREADY):
+            return requested
+        marks = [start for start, _ in self.rules.where(Cue.ALREADY, note.text)]
+        return tuple(m for m in requested if not any(mark < m.start for mark in marks))
+
+    def requests(self) -> list[RequestedAccess]:
+        found: list[RequestedAccess] = []
+        for person in sorted(self.requesters, key=lambda p: min(p.units) if p.units else 0):
+            if self._holds_already(person):
+                continue  # "Kamal's row is for information only: he is already set up"
+            levels = self._levels(person)
+            if person.password_help:
+                levels.append(PASSWORD_HELP)
+            if not levels and not self._wants_access(person):
+                continue  # named, but nothing asked for them
+            for level in levels or [None]:
+                request = RequestedAccess(person.name, person.email, level)
+                if request not in found:
+                    found.append(request)
+        return found
+
+    def _mine(self, person: Person, note: Note) -> list[AccessMention]:
+        """The accesses of a note that are this person's: all of them, unless the note names several people and
+        several accesses, where each access goes to the person named last before it (the first, if none)."""
+        accesses = list(self._asked(note))
+        others = [p for p in self.requesters if p is not person and note.index in p.units]
+        if not others or len(accesses) <= 1:
+            return accesses
+        spots = sorted((pos, id(p)) for p in (person, *others) for unit, pos in p.mentions if unit == note.index and pos >= 0)
+        if not spots:
+            return accesses
+        mine = []
+        for access in accesses:
+            before = [who for pos, who in spots if pos <= access.start]
+            owner = before[-1] if before else spots[0][1]
+            if owner == id(person):
+                mine.append(access)
+        return mine
+
+    def _levels(self, person: Person) -> list[str]:
+        mentions = [m for u in person.units for m in self._mine(person, self.notes[u])]
+        if not mentions and not person.password_help:
+            paragraphs = {(self.notes[u].unit.source, self.notes[u].unit.paragraph) for u in person.units}
+            mentions = [m for n in self.notes if (n.unit.source, n.unit.paragraph) in paragraphs and n.index not in self.owned
+                        and self._asks(n) for m in self._asked(n)]
+        general = [m for n in self.notes if n.index not in self.owned and not self._anyones(n) and self._asks(n)
+                   for m in self._asked(n)]
+        if not mentions and not person.password_help:
+            mentions = general
+        elif mentions and any(self.notes[u].has(Cue.ADDITIVE) and self._asked(self.notes[u]) for u in person.units
+                              if self.notes[u].unit.kind == "sentence"):
+            mentions = mentions + general
+        if not any(m.how == How.NAMED for m in mentions):
+            mentions = mentions + self._described(person)
+        return resolve(mentions, self.policy)
+
+    def _described(self, person: Person) -> list[AccessMention]:
+        """What the person's access is for, said in their paragraph without asking ("She'll be running our booking
+        reports and looking after our rate cards. Could she have access to NHSP:Online?"): it says which level."""
+        paragraphs = {(self.notes[u].unit.source, self.notes[u].unit.paragraph) for u in person.units}
+        others = [p for p in self.requesters if p is not person]
+        return [m for n in self.notes if (n.unit.source, n.unit.paragraph) in paragraphs and n.has(Cue.CAPABILITY)
+                and not any(n.index in p.units for p in others) for m in n.accesses if m.how == How.PURPOSE and not m.negated]
+
+    @staticmethod
+    def _asks(note: Note) -> bool:
+        """Does a note that no person owns ask for its accesses? A sentence must ask ("Mo has had AU since March"
+        asks nothing); a subject, a list item or a table row stands for the request it heads or belongs to."""
+        return note.unit.kind != "sentence" or note.has(Cue.ASK) or note.has(Cue.DIRECT_ASK)
+
+    def _holds_already(self, person: Person) -> bool:
+        """Named only to say they have their access already: nothing of theirs is asked for."""
+        return (any(self.notes[u].has(Cue.ALREADY) for u in person.units) and not person.password_help
+                and not any(self._mine(person, self.notes[u]) for u in person.units))
+
+    def _anyones(self, note: Note) -> bool:
+        """Is the note about a person who is not a requester (a leaver, a contact)? Its accesses are theirs."""
+        return any(note.index in p.units for p in self.people if p.context is not None)
+
+    def _wants_access(self, person: Person) -> bool:
+        """Does the text around a person ask for access of some kind, even without naming it?"""
+        paragraphs = {(self.notes[u].unit.source, self.notes[u].unit.paragraph) for u in person.units}
+        return any(
+            (n.has(Cue.ACCESS_INTENT) or n.requested_accesses()) and n.has(Cue.ASK)
+            and not (n.has(Cue.REMOVAL) or n.has(Cue.DONE) and not n.has(Cue.DIRECT_ASK))
+            for n in self.notes if (n.unit.source, n.unit.paragraph) in paragraphs or n.unit.kind == "subject"
+        )

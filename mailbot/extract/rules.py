@@ -1,0 +1,109 @@
+"""The reader's rules as data (config/reading.toml): cue words by kind, context patterns, evidence weights."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mailbot.errors import ConfigError
+from mailbot.validation import describe, read_toml
+
+
+class Cue(str, enum.Enum):
+    """Kinds of cue words a unit of text may hold (each a list of patterns in [cues])."""
+
+    ASK = "ask"
+    DIRECT_ASK = "direct_ask"
+    SELF = "self"
+    SELF_TOO = "self_too"
+    ADDITIVE = "additive"
+    EXCLUDE_AFTER = "exclude_after"
+    EXCLUDE_BEFORE = "exclude_before"
+    ALREADY = "already"
+    DONE = "done"
+    REMOVAL = "removal"
+    REMOVAL_WORD = "removal_word"
+    CONTACT = "contact"
+    ACCESS_INTENT = "access_intent"
+    CAPABILITY = "capability"
+    PASSWORD = "password"
+    PASSWORD_TROUBLE = "password_trouble"
+    PASSWORD_PLAN = "password_plan"
+    FIRST_PERSON = "first_person"
+    MATTER = "matter"
+    SINGULAR_PRONOUN = "singular_pronoun"
+    THIRD_PERSON = "third_person"
+
+
+CONTEXTS = ("before_target", "after_target", "set_before", "set_after", "subject_target", "attributive", "thanks_for",
+            "place_after", "email_label", "purpose_before", "purpose_after_access", "job_title_after")
+WEIGHT_SETS = ("name_for_address", "name_for_person")
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cues: dict[Cue, list[str]]
+    context: dict[str, str]
+    weights: dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One set of evidence weights: a score is the sum of each feature's value times its weight."""
+
+    values: Mapping[str, float]
+
+    @property
+    def threshold(self) -> float:
+        return self.values.get("threshold", 0.0)
+
+    @property
+    def margin(self) -> float:
+        return self.values.get("margin", 0.0)
+
+    def score(self, features: Mapping[str, float]) -> float:
+        return sum(self.values.get(name, 0.0) * value for name, value in features.items() if value)
+
+
+@dataclass(frozen=True)
+class ReadingRules:
+    cues: Mapping[Cue, re.Pattern]
+    context: Mapping[str, re.Pattern]
+    weights: Mapping[str, Weights]
+
+    def has(self, cue: Cue, text: str) -> bool:
+        return bool(self.cues[cue].search(text))
+
+    def where(self, cue: Cue, text: str) -> tuple[tuple[int, int], ...]:
+        return tuple((m.start(), m.end()) for m in self.cues[cue].finditer(text))
+
+
+def _compile(pattern: str, where: str) -> re.Pattern:
+    try:
+        return re.compile(pattern, re.I)
+    except re.error as exc:
+        raise ConfigError(f"{where}: bad pattern {pattern!r}: {exc}") from None
+
+
+def load_reading(path: Path) -> ReadingRules:
+    """The rules from config/reading.toml; ConfigError with one line naming the key."""
+    try:
+        data = _File.model_validate(read_toml(path, "reading rules"))
+    except ValidationError as exc:
+        raise ConfigError(f"reading rules {path}: {describe(exc)}") from None
+    missing = [c.value for c in Cue if c not in data.cues] + [c for c in CONTEXTS if c not in data.context] + [
+        w for w in WEIGHT_SETS if w not in data.weights]
+    if missing:
+        raise ConfigError(f"reading rules {path}: missing {', '.join(missing)}")
+    cues = {cue: _compile("|".join(f"(?:{p})" for p in patterns) or r"(?!x)x", f"{path}: cues.{cue.value}")
+            for cue, patterns in data.cues.items()}
+    context = {name: _compile(pattern, f"{path}: context.{name}") for name, pattern in data.context.items()}
+    weights = {name: Weights(MappingProxyType(dict(values))) for name, values in data.weights.items()}
+    return ReadingRules(MappingProxyType(cues), MappingProxyType(context), MappingProxyType(weights))

@@ -1,0 +1,180 @@
+"""Who is asked for, and for what: the people a message names, the name each address goes with, who is only
+context, and each person's own accesses. One short message each, so a golden case that fails names the rule."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mailbot.errors import ConfigError
+from mailbot.extract.rules import Weights, load_reading
+from mailbot.settings import load_settings
+from mailbot.triage import Triage
+from reading import doubts, requests
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+H = "harrowgatenursing.co.uk"
+
+
+# -- the name that goes with an address --------------------------------------------------------------------------
+
+
+def test_the_address_that_spells_a_name_outweighs_the_nearest_capitalised_word(engine):
+    assert requests(engine, f"Please set up Hope Adams as an Agency User; Will Ashby will show her round. Her email is hope.adams@{H}") == [
+        ("Hope Adams", f"hope.adams@{H}", "agency_user")]
+
+
+def test_the_fullest_form_of_a_name_the_message_gives(engine):
+    body = f"Ravi Chandran joins us on Monday. Please set Ravi up as an Agency User: ravi.chandran@{H}"
+    assert requests(engine, body) == [("Ravi Chandran", f"ravi.chandran@{H}", "agency_user")]
+
+
+def test_each_name_goes_with_one_address_one_to_one(engine):
+    body = f"Please set up as Agency Users:\n\nJo Bloggs jo.bloggs@{H}\nAl Smith al.smith@{H}\n"
+    assert requests(engine, body) == [("Jo Bloggs", f"jo.bloggs@{H}", "agency_user"), ("Al Smith", f"al.smith@{H}", "agency_user")]
+
+
+def test_her_email_is_points_back_to_the_person_asked_for(engine):
+    body = f"Please could you set Mrs Kowalczyk up with Agency User access?\n\nHer email: j.kowalczyk@{H}"
+    assert requests(engine, body) == [("Kowalczyk", f"j.kowalczyk@{H}", "agency_user")]
+
+
+def test_a_role_mailbox_is_no_person(engine):
+    body = f"Please set up Jo Bloggs (jo.bloggs@{H}) as an Agency User. Queries to the compliance inbox compliance@{H}."
+    assert requests(engine, body) == [("Jo Bloggs", f"jo.bloggs@{H}", "agency_user")]
+
+
+# -- who is only context ----------------------------------------------------------------------------------------------
+
+
+def test_a_leaver_named_after_the_list_is_left_out(engine):
+    body = (f"Please set up Agency User logins:\n\n1. Shona Gillespie - shona.gillespie@{H}\n2. Euan Moffat - euan.moffat@{H}\n\n"
+            "Please ignore number 2 - Euan left us on Friday.")
+    assert requests(engine, body) == [("Shona Gillespie", f"shona.gillespie@{H}", "agency_user")]
+
+
+def test_a_predecessor_is_not_the_requester(engine):
+    body = (f"Lorraine Dunbar (lorraine.dunbar@{H}) retired at the end of December. Scott Ferrie has taken over from her "
+            "and needs access to NHSP:Connect.")
+    assert requests(engine, body) == [("Scott Ferrie", None, "nhsp_connect")]
+
+
+def test_replacing_excludes_the_one_replaced_not_the_one_asked_for(engine):
+    body = f"Kerry Brown is replacing Janine Cole, who left us last week. Please set Kerry up as an Agency User - her email is kerry.brown@{H}"
+    assert requests(engine, body) == [("Kerry Brown", f"kerry.brown@{H}", "agency_user")]
+
+
+def test_a_colleague_copied_in_is_not_a_requester(engine):
+    body = (f"Please set up Jo Bloggs (jo.bloggs@{H}) as an Agency User.\n\nI've cc'd Chloe Ferrand (chloe.ferrand@{H}) so she knows "
+            "- Chloe doesn't need anything herself.")
+    assert requests(engine, body) == [("Jo Bloggs", f"jo.bloggs@{H}", "agency_user")]
+
+
+def test_one_more_access_for_someone_who_has_one_asks_for_that_one(engine):
+    body = f"Jake Ingham already has Agency User access. Could you please add NHSP:Connect for him as well? His email is jake.ingham@{H}."
+    assert requests(engine, body) == [("Jake Ingham", f"jake.ingham@{H}", "nhsp_connect")]
+
+
+def test_a_row_for_information_only_asks_nothing(engine):
+    body = (f"Please set up:\n\nAyo Bankole | ayo.bankole@{H} | Agency Rate Administrator\n"
+            f"Kamal Haque | kamal.haque@{H} | None - already has Agency User\n")
+    assert requests(engine, body) == [("Ayo Bankole", f"ayo.bankole@{H}", "agency_rate_administrator")]
+
+
+# -- each person's accesses ------------------------------------------------------------------------------------------
+
+
+def test_an_access_belongs_to_the_person_its_part_of_the_sentence_is_about(engine):
+    body = (f"Please could you set Kofi Mensah (kofi.mensah@{H}) up to manage our rate cards and self-bill agreements, "
+            f"and Imelda Lomax (imelda.lomax@{H}) to view requests and add and edit candidate profiles?")
+    assert requests(engine, body) == [("Kofi Mensah", f"kofi.mensah@{H}", "agency_rate_administrator"),
+                                      ("Imelda Lomax", f"imelda.lomax@{H}", "agency_user")]
+
+
+def test_a_request_for_everyone_heads_the_list(engine):
+    body = f"Please set the following up as Agency Users:\n\n- Jo Bloggs - jo.bloggs@{H}\n- Al Smith - al.smith@{H}\n"
+    assert [r[2] for r in requests(engine, body)] == ["agency_user", "agency_user"]
+
+
+def test_what_the_access_is_for_says_which_level_of_a_platform(engine):
+    body = (f"Niamh Kearney has joined our head office team. She'll be looking after our rate cards and checking the invoices. "
+            f"Could she please have access on NHSP:Online? Niamh's work email: niamh.kearney@{H}")
+    assert requests(engine, body) == [("Niamh Kearney", f"niamh.kearney@{H}", "agency_rate_administrator")]
+
+
+def test_a_login_alone_names_no_level(engine):
+    assert requests(engine, f"Please give Jo Bloggs (jo.bloggs@{H}) a login.") == [("Jo Bloggs", f"jo.bloggs@{H}", None)]
+
+
+def test_the_author_asks_for_themselves(engine):
+    assert requests(engine, "Could you set me up as an Agency User please?") == [
+        ("Maria Santos", "maria.santos@harrowgatenursing.co.uk", "agency_user")]
+
+
+def test_a_forwarded_me_is_the_forwards_author_not_the_sender(engine):
+    body = ("Please see Faith's note below - can you set her up with NHSP:Connect?\n\n---------- Forwarded message ---------\n"
+            f"From: Osei-Tutu, Faith <faith.osei-tutu@{H}>\nSubject: Connect\n\nCould you ask NHSP for me to get NHSP:Connect please?\n")
+    assert requests(engine, body) == [("Faith Osei-Tutu", f"faith.osei-tutu@{H}", "nhsp_connect")]
+
+
+# -- the self-check ---------------------------------------------------------------------------------------------------
+
+
+def test_a_name_the_address_contradicts_is_a_doubt(engine):
+    found = doubts(engine, f"Name: Trevor Hammill\nEmail: lorraine.dunbar@{H}\nAccess: Agency User")
+    assert any("does not match" in d for d in found)
+
+
+def test_a_clear_request_has_no_doubt(engine):
+    assert doubts(engine, f"Please set up Jo Bloggs (jo.bloggs@{H}) as an Agency User.") == ()
+
+
+def test_an_organisation_read_as_a_person_is_a_doubt(engine):
+    found = doubts(engine, f"Name: Harrowgate Nursing\nEmail: jo.bloggs@{H}\nAccess: Agency User")
+    assert found
+
+
+# -- the rules and weights are data ---------------------------------------------------------------------------------
+
+
+def test_the_weights_score_a_sum_of_features():
+    weights = Weights({"a": 2.0, "b": -1.0, "threshold": 1.0, "margin": 0.5})
+    assert weights.score({"a": 1.0, "b": 3.0, "c": 9.0}) == -1.0
+    assert (weights.threshold, weights.margin) == (1.0, 0.5)
+
+
+def test_a_bad_pattern_in_the_reading_rules_is_one_line_naming_the_key(tmp_path):
+    path = tmp_path / "reading.toml"
+    text = (ROOT / "config" / "reading.toml").read_text(encoding="utf-8")
+    path.write_text(text.replace("additive = ['", "additive = ['(unclosed', '", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="cues.additive"):
+        load_reading(path)
+
+
+def test_an_access_level_added_to_the_policy_is_found_in_mail_without_a_code_change(tmp_path):
+    """A copy of config/policy.toml with one more access level and its phrases: mailbot reads it in mail."""
+    folder = tmp_path / "config"
+    shutil.copytree(DATA, folder, ignore=shutil.ignore_patterns("cases*", "independent", "attacks"))
+    policy = (ROOT / "config" / "policy.toml").read_text(encoding="utf-8")
+    policy = policy.replace("[access.247_time]", '''[access.bank_staff_viewer]
+label = "NHSP Bank Staff Viewer"
+grant = "endorse"
+minimum_seniority = "manager"
+endorsed_by = "a Manager of your organisation"
+phrases = ['\\bbank[\\s-]*staff[\\s-]*viewer\\b']
+purposes = ['\\bsee\\s+(?:our\\s+)?bank\\s+staff\\b']
+
+[access.247_time]''')
+    (folder / "policy.toml").write_text(policy, encoding="utf-8")
+    config = folder / "mailbot.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[policy]\nfile = "policy.toml"\n', encoding="utf-8")
+    engine = Triage.from_settings(load_settings(config))
+    assert requests(engine, f"Please set up Jo Bloggs (jo.bloggs@{H}) as a Bank Staff Viewer.") == [
+        ("Jo Bloggs", f"jo.bloggs@{H}", "bank_staff_viewer")]
+    assert requests(engine, f"Please set Jo Bloggs (jo.bloggs@{H}) up so she can see our bank staff.") == [
+        ("Jo Bloggs", f"jo.bloggs@{H}", "bank_staff_viewer")]
+    decision = engine.run(__import__("reading").message(f"Please set up Jo Bloggs (jo.bloggs@{H}) as a Bank Staff Viewer.")).decision
+    assert decision.outcome == "approved"
