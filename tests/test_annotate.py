@@ -40,8 +40,9 @@ def test_words_that_are_not_names_are_counted(engine):
     assert names(engine, "Please Could You Set Up The Agency User Login On NHSP Online Today") == []
 
 
-def test_a_job_title_a_team_or_a_workplace_is_a_role(engine):
-    assert mention(engine, "She works at Ashley Court.", "Ashley Court").role
+def test_a_job_title_a_team_or_a_workplace_ends_a_name(engine):
+    assert names(engine, "BANK STAFF COORDINATOR Olu Bankole - olu.bankole@harrowgatenursing.co.uk") == ["Olu Bankole"]
+    assert names(engine, "Sunita Varma Resourcer") == ["Sunita Varma"]
     assert names(engine, "She is our Branch Manager.") == []  # words that are not names on their own
 
 

@@ -78,7 +78,11 @@ class Extractor:
                      for n in notes if n.unit.kind != "subject")
         # Beside a request, a matter counts where it is raised (a question, a problem), not where it is background
         # ("our bookings rose over the winter"); in a message asking nothing, any matter is what it is about.
-        topics = tuple(dict.fromkeys(t for note in notes for t in note.topics if not wanted or note.has(Cue.MATTER)))
+        # A matter named in the very sentence that asks for an access is what the access is for ("she needs 247 Time,
+        # as the wards she's booked on use it for her shifts").
+        topics = tuple(dict.fromkeys(t for note in notes for t in note.topics
+                                     if not wanted or (note.has(Cue.MATTER) and not (note.unit.kind in ("sentence", "item") and note.requested_accesses()
+                                                                                   and note.has(Cue.ASK)))))
         notes = _quieten(notes, bool(topics))
         asking = any(n.has(Cue.ASK) or n.requested_accesses() or n.password for n in notes)
         people: list[Person] = []

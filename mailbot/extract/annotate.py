@@ -10,7 +10,7 @@ from mailbot.extract.lexicon import Lexicon
 from mailbot.extract.names import HONORIFICS, PARTICLES, clean_name, fold, spelling
 from mailbot.extract.rules import Cue, ReadingRules
 from mailbot.extract.topics import TopicFinder
-from mailbot.extract.units import Unit, emails_in
+from mailbot.extract.units import Unit, emails_in, label_spans
 
 _TOKEN = re.compile(r"[^\W\d_][^\W\d_'’\-]*+(?:['’\-][^\W\d_]++)*+\.?")
 _EMAILISH = re.compile(r"(?<!\S)[^\s@]++@\S++|(?:https?://|www\.)\S++")
@@ -62,6 +62,10 @@ class Note:
     password: bool  # asks for password help
     item_number: int | None  # "2." at the start of a list item
     number_references: tuple[int, ...]  # "please ignore number 2"
+    context_spans: tuple[tuple[int, int], ...] = ()  # form fields about someone else ("Submitted by: ...")
+
+    def in_context(self, position: int) -> bool:
+        return any(start <= position < end for start, end in self.context_spans)
 
     @property
     def text(self) -> str:
@@ -94,7 +98,18 @@ class Annotator:
             accesses=tuple(self.access.find(text)), cues=cues, topics=tuple(self.topics.raised(text)),
             password=self.topics.asks_password_help(text) if unit.kind != "subject" else False,
             item_number=unit.number, number_references=tuple(int(m.group(1)) for m in _NUMBER_REFERENCE.finditer(text)),
+            context_spans=self._context_spans(text),
         )
+
+    def _context_spans(self, text: str) -> tuple[tuple[int, int], ...]:
+        """The lines of a form that are about someone else than the person asked for."""
+        spans, start = [], 0
+        field = self.rules.context["context_field"]
+        for line in text.split("\n"):
+            if field.match(line):
+                spans.append((start, start + len(line)))
+            start += len(line) + 1
+        return tuple(spans)
 
     # -- names -------------------------------------------------------------------------------------------------
 
@@ -102,7 +117,10 @@ class Annotator:
         """Every run of words in the unit that may name a person, with what its words say."""
         text = unit.text
         masked = _EMAILISH.sub(lambda m: " " * len(m.group()), text)
-        runs = _runs(masked)
+        if unit.kind == "record":
+            for start, end in label_spans(unit):  # "First Name:", "Job Title:": a form's words, never a name
+                masked = masked[:start] + " " * (end - start) + masked[end:]
+        runs = [part for run in _runs(masked) for part in self._split(run)]
         found = [self._mention(text, run) for run in runs]
         found = self._surname_first(text, [m for m in found if m is not None])
         found.extend(self._spelled_before_addresses(text, found))
@@ -147,6 +165,21 @@ class Annotator:
                                      False, False, False))
         return extra
 
+    def _split(self, run: list[re.Match]) -> list[list[re.Match]]:
+        """A run cut where a word cannot be part of a person's name: "BANK STAFF COORDINATOR Olu Bankole" holds
+        "Olu Bankole"; "Sunita Varma Resourcer" holds "Sunita Varma". (Leading given names that are words stay.)"""
+        parts: list[list[re.Match]] = [[]]
+        for match in run:
+            word = match.group()
+            breaks = self.lexicon.is_role_word(word) or (self.lexicon.is_not_name(word) and not self.lexicon.is_given_name(word)
+                                                         and word.rstrip(".").lower() not in HONORIFICS)
+            if breaks:
+                parts.append([match])  # kept, alone: _mention trims what is not a name
+                parts.append([])
+            else:
+                parts[-1].append(match)
+        return [part for part in parts if part]
+
     def _mention(self, text: str, run: list[re.Match]) -> NameMention | None:
         lexicon = self.lexicon
         words = [m.group() for m in run]
@@ -161,6 +194,8 @@ class Annotator:
         bare = [w for w in words if w.rstrip(".").lower() not in HONORIFICS]
         if not bare or len(bare) > 5:
             return None
+        if len(bare) == 1 and bare[0].isupper() and 1 < len(bare[0]) <= 4 and not lexicon.is_given_name(bare[0]) and not honorific:
+            return None  # "DBS", "TBC", "CSV": an acronym, not a name
         start, end = run[0].start(), run[-1].end()
         if (start and text[start - 1] in "=+-@") or text[end: end + 1].isdigit() or text[end: end + 1] == "@":
             return None  # "-Jane Doe", "@Jane", "Doe2": text that runs into what no name holds is not a name
@@ -241,6 +276,9 @@ def _runs(masked: str) -> list[list[re.Match]]:
                 runs.append(run)
             run, leading = [], []
         capitalised = token[:1].isupper()
+        if run and re.search(r"['’]s$", run[-1].group()):
+            runs.append(run)  # "Bronwen Tudor's DBS": a possessive ends the name
+            run = []
         if not run and not capitalised and token.lower() in PARTICLES:
             leading.append(match)
         elif capitalised:

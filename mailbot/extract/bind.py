@@ -89,7 +89,8 @@ class Binder:
             mentions = mentions + general
         if not any(m.how == How.NAMED for m in mentions):
             mentions = mentions + self._described(person)
-        return resolve(mentions, self.policy)
+        refused = {m.access for u in person.units for m in self.notes[u].accesses if m.negated and self._asks(self.notes[u])}
+        return [level for level in resolve(mentions, self.policy) if level not in refused]  # "an Agency User instead, not ARA"
 
     def _described(self, person: Person) -> list[AccessMention]:
         """What the person's access is for, said in their paragraph without asking ("She'll be running our booking

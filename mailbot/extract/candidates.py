@@ -51,6 +51,8 @@ class Evidence:
             if other.unit.source != 0 and abs(other.index - note.index) > REACH:
                 continue  # a name this far away is another item's
             for mention in other.names:
+                if other.in_context(mention.start) != (other is note and note.in_context(address.start)):
+                    continue  # a submitter's or a manager's name is not the person's, and the other way round
                 choices.append(NameChoice(mention.name, other.index, mention.start, self._features(note, address, other, mention)))
         return choices
 
@@ -154,6 +156,8 @@ class Evidence:
             return False  # "the Borders shifts", "our Newport clinicians": a place or a team, not a person
         if unit.kind == "subject":
             return bool(context["subject_target"].search(before)) or not before.strip()
+        if unit.kind == "record" and record_fields(unit).get("name", "").strip() and mention.name in record_fields(unit)["name"]:
+            return True  # the form's name field
         if unit.kind in ("item", "record") and not re.search(r"\w", text[: mention.start]) and _ITEM_NAME_END.match(after):
             return True  # a list of people: each item starts with a name, then a separator
         if any(m.start >= mention.end and text[mention.end: m.start].strip().lower() in ("as", "as an", "as a") for m in note.accesses):

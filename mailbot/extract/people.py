@@ -15,6 +15,7 @@ from mailbot.parse.message import Address
 
 
 _REACH = 30  # characters from an "ignore" / "instead of" to the name it is about
+_PRONOUN = re.compile(r"\b(?:her|him|them)\b", re.I)
 _PRONOUN_SUBJECT = re.compile(r"\b(?:s?he|they)\b(?:\s++[\w'’]++){0,2}+\s*+$", re.I)
 
 
@@ -109,8 +110,8 @@ class PeopleReader:
 
     def author_person(self, note: Note, position: int = -1) -> Person | None:
         author = self._author(note)
-        if author is None:
-            return None
+        if author is None or (author is not self.sender and self.lexicon.is_role_mailbox(author.email.split("@")[0])):
+            return None  # a forwarded ticket's or system's mailbox asks for nothing itself
         return self._add(Person(self._author_name(note), author.email if author else None, (note.index,), is_author=True,
                                 mentions=((note.index, position),)))
 
@@ -160,7 +161,7 @@ class PeopleReader:
                     doubts.append(f"{address.email} may be {name}'s or {rivals[0][1].name}'s")
             if name is None and self.lexicon.is_role_mailbox(address.local):
                 continue  # info@, bookings@: a team's mailbox, not a person
-            context = Context.CONTACT if note.has(Cue.CONTACT) and not self._asks_plainly(note) else None
+            context = Context.CONTACT if (note.has(Cue.CONTACT) and not self._asks_plainly(note)) or note.in_context(address.start) else None
             units, mentions = (note.index,), ((note.index, address.start),)
             if best is not None and best[1].note not in (None, note.index) and self.notes[best[1].note].unit.kind != "subject":
                 units, mentions = _union(units, (best[1].note,)), mentions + ((best[1].note, best[1].start),)  # named there
@@ -196,7 +197,7 @@ class PeopleReader:
             if note.unit.kind in ("item", "record") and note.addresses:
                 continue  # a row with an address: its person came with the address
             for mention in note.names:
-                if (note.index, mention.start) in self.used_names or self.evidence.is_author(mention.name):
+                if (note.index, mention.start) in self.used_names or self.evidence.is_author(mention.name) or note.in_context(mention.start):
                     continue
                 features = self.evidence.person_features(note, mention)
                 if not features["target"] or weights.score(features) < weights.threshold:
@@ -230,17 +231,26 @@ class PeopleReader:
             if note.unit.kind == "subject" or not note.has(Cue.SELF):
                 continue
             paragraph = [n for n in self.notes if (n.unit.source, n.unit.paragraph) == (note.unit.source, note.unit.paragraph)]
-            if not note.requested_accesses() and not any(n.requested_accesses() for n in paragraph) and not note.has(Cue.ACCESS_INTENT):
+            # the paragraph's accesses, where they are nobody else's ("forward this for me: Lachlan needs AU" is Lachlan's)
+            unclaimed = [n for n in paragraph if n.requested_accesses() and not self._names_another(n)]
+            if not note.requested_accesses() and not unclaimed and not note.has(Cue.ACCESS_INTENT):
                 continue
-            others = [m for m in note.names if self.evidence.is_target(note, m) and not self.evidence.is_author(m.name)]
+            others = [m for m in note.names if not self.evidence.is_author(m.name) and not m.organisation and not m.role
+                      and not m.place and (m.given or m.words >= 2 or self.evidence.is_target(note, m))]  # "I'd like Rich to ..."
             other_addresses = [a for a in note.addresses if not self._is_author_email(note, a.email)
                                and a.email.lower().rsplit("@", 1)[-1] not in self.own_domains]
-            alone = not others and not other_addresses and not note.has(Cue.THIRD_PERSON)
+            alone = not others and not other_addresses and not note.has(Cue.OTHERS)
             if alone or note.has(Cue.SELF_TOO):
                 person = self.author_person(note)
                 for other in paragraph:  # "I need an AU login ... Can you set me up?": the access is in the next sentence
                     if person is not None and other is not note and other.requested_accesses() and not any(other.index in p.units for p in self.people):
                         person = self._update(person, units=_union(person.units, (other.index,)))
+
+    def _names_another(self, note: Note) -> bool:
+        """Does the note name a person other than its author (by a name that may be a person's, or an address)?"""
+        return any(not self.evidence.is_author(m.name) and (m.given or m.words >= 2) and not m.organisation and not m.role
+                   for m in note.names) or any(not self._is_author_email(note, a.email) for a in note.addresses
+                                                if a.email.lower().rsplit("@", 1)[-1] not in self.own_domains)
 
     # -- password help ----------------------------------------------------------------------------------------------
 
@@ -255,7 +265,8 @@ class PeopleReader:
                 about = [p for p in self.people if note.index in p.units and not p.is_author]
                 if not about:  # "Hamish can't log in": the person the question is about, even by first name
                     about = [self._add(Person(m.name, None, (note.index,), mentions=((note.index, m.start),))) for m in note.names
-                             if not self.evidence.is_author(m.name) and not m.organisation and not m.role]
+                             if not self.evidence.is_author(m.name) and not m.organisation and not m.role and not m.place
+                             and not note.in_context(m.start) and (m.given or m.honorific) and not m.not_name_words]
                 if not about and note.has(Cue.THIRD_PERSON):
                     previous = self._previous_person(note)
                     about = [self.people[previous]] if previous is not None else []
@@ -299,6 +310,12 @@ class PeopleReader:
                 if earlier:
                     person = max(earlier, key=lambda p: max(u for u in p.units if u < note.index))
                     self._update(person, units=_union(person.units, (note.index,)))
+                else:
+                    # "Forwarding Hannah's request below. Please set her up as an Agency User instead": the one person
+                    # of the forwarded message
+                    forwarded = [p for p in self.people if any(self.notes[u].unit.source >= 2 for u in p.units)]
+                    if note.unit.source == 1 and len(forwarded) == 1 and len(self.people) == 1:
+                        self._update(forwarded[0], units=_union(forwarded[0].units, (note.index,)))
 
     # -- who is only context -------------------------------------------------------------------------------------------
 
@@ -315,6 +332,10 @@ class PeopleReader:
                             *(p for p, _ in mentions)})
             excluded: set[int] = set()
             for start, end in after:
+                if _PRONOUN.search(note.text[start:end]):  # "Bronwen's DBS hasn't come back, so leave her off"
+                    earlier = [spot for spot, _ in mentions if spot < start]
+                    excluded.update(who for spot, who in mentions if earlier and spot == max(earlier))
+                    continue
                 later = [spot for spot in named if 0 <= spot - end <= _REACH]  # "ignore Euan", not "rather than wait ... Joy"
                 excluded.update(who for spot, who in mentions if later and spot == min(later))
             for start, end in before:

@@ -37,12 +37,13 @@ class Cue(str, enum.Enum):
     PASSWORD_PLAN = "password_plan"
     FIRST_PERSON = "first_person"
     MATTER = "matter"
+    OTHERS = "others"
     SINGULAR_PRONOUN = "singular_pronoun"
     THIRD_PERSON = "third_person"
 
 
 CONTEXTS = ("before_target", "after_target", "set_before", "set_after", "subject_target", "attributive", "thanks_for",
-            "place_after", "email_label", "purpose_before", "purpose_after_access", "job_title_after")
+            "place_after", "email_label", "purpose_before", "purpose_after_access", "job_title_after", "context_field")
 WEIGHT_SETS = ("name_for_address", "name_for_person")
 
 

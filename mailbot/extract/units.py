@@ -12,8 +12,16 @@ _BULLET = re.compile(r"^\s*(?:[•*·◦▪‣○●■►➢✓\-–—]|\(?\d{
 # Starts only where a run of address characters starts: no quadratic search through long tokens.
 _EMAIL = re.compile(r"(?<![\w.+'’-])[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+")
 _LABEL = re.compile(r"^\s*+(?:[*•-]\s*+)?([A-Za-z][A-Za-z /'’-]{1,30}?)\s*+[:=]\s*+(.*)$")
-_NAME_LABEL = re.compile(r"^(?:full\s+|first\s+and\s+last\s+|staff\s+|user'?s?\s+|person'?s?\s+)?names?$", re.I)
-_EMAIL_LABEL = re.compile(r"^(?:work\s+|business\s+|nhs\s+)?e-?mail(?:\s+address)?$", re.I)
+# The person's name and address in a form ("Name:", "New user full name:", "Work email:"), not another's ("Line
+# manager name:", "Submitted by:", "Personal email:", "Company name:") and not a login name ("User name:").
+_NOT_THE_PERSONS = r"(?!.*\b(?:company|agency|organi[sz]ation|branch|site|office|manager|managers|submitted|requested|approved|authori[sz]ed|your|sender|contact|business|trading|ward|unit|team|personal|home|private|alternative|other|previous)\b)"
+_PART_OF_A_NAME = r"(?!.*\b(?:first|fore|given|christian|last|sur|family|middle|preferred|known\s+as)\s*names?$)(?!surname$)"
+_NAME_LABEL = re.compile(rf"^{_NOT_THE_PERSONS}{_PART_OF_A_NAME}(?!user\s*name$)(?:[\w'’]+\s+){{0,4}}?(?:full\s+)?names?$", re.I)
+_FIRST_LABEL = re.compile(r"^(?:[\w'’]+\s+){0,2}?(?:first|fore|given|christian)\s*names?$", re.I)
+_LAST_LABEL = re.compile(r"^(?:[\w'’]+\s+){0,2}?(?:(?:last|family)\s*names?|surname)$", re.I)
+# A vertical form pasted as a table: "First Name | Aleksandra" is the field "First Name: Aleksandra".
+_LABEL_CELL = re.compile(r"^\s*+([A-Za-z][A-Za-z /'’?()-]{1,40}?)\s*+\|\s*+([^|]*?)\s*+$")
+_EMAIL_LABEL = re.compile(rf"^{_NOT_THE_PERSONS}(?:[\w'’]+\s+){{0,4}}?e-?mail(?:\s+address)?$", re.I)
 _GREETING = re.compile(
     r"^\s*(?:hi|hiya|hello|hey|dear|good\s+(?:morning|afternoon|evening)|morning|afternoon|evening|greetings)\b"
     r",?(?:\s+[\w'’&.-]+){0,5}?\s*[,!.:]?\s*$",
@@ -63,18 +71,31 @@ def _cells(line: str) -> tuple[str, ...]:
         return tuple(c.strip() for c in line.split("|"))
     if "\t" in line:
         return tuple(c.strip() for c in line.split("\t"))
-    if len(line) < 200 and line.count(",") >= 2 and (_EMAIL.search(line) or _CSV_HEADER.match(line)):
+    machine = ", " not in line.strip()  # written by a program: no space after its commas
+    if len(line) < 200 and line.count(",") >= 2 and (_EMAIL.search(line) or _CSV_HEADER.match(line) or machine):
         cells = tuple(c.strip() for c in line.split(","))
         if all(len(c) <= 60 for c in cells):
             return cells
     return ()
 
 
+def _fields_from_cells(lines: list[str]) -> list[str]:
+    """Lines of two cells each, a label and its value, read as a form's fields ("First Name: Aleksandra")."""
+    matches = [_LABEL_CELL.match(line) for line in lines]
+    if sum(1 for m in matches if m and _is_name_label(m.group(1).strip())) and sum(1 for m in matches if m) >= 3:
+        return [f"{m.group(1).strip()}: {m.group(2)}" if m else line for m, line in zip(matches, lines)]
+    return lines
+
+
+def _is_name_label(label: str) -> bool:
+    return bool(_NAME_LABEL.match(label) or _FIRST_LABEL.match(label))
+
+
 def _is_record(lines: list[str]) -> bool:
     if not any(":" in line or "=" in line for line in lines):
         return False
     labels = [_LABEL.match(line) for line in lines]
-    names = sum(1 for m in labels if m and _NAME_LABEL.match(m.group(1).strip()))
+    names = sum(1 for m in labels if m and _is_name_label(m.group(1).strip()))
     emails = sum(1 for m in labels if m and _EMAIL_LABEL.match(m.group(1).strip()))
     return names >= 1 and (emails >= 1 or any(_EMAIL.search(line) for line in lines))
 
@@ -83,8 +104,8 @@ def _records(lines: list[str]) -> list[list[str]]:
     records: list[list[str]] = []
     for line in lines:
         match = _LABEL.match(line)
-        if match and _NAME_LABEL.match(match.group(1).strip()) or not records:
-            if records and not any(_NAME_LABEL.match((_LABEL.match(l) or [None, ""])[1].strip()) for l in records[-1]):
+        if match and _is_name_label(match.group(1).strip()) or not records:
+            if records and not any(_is_name_label((_LABEL.match(l) or [None, ""])[1].strip()) for l in records[-1]):
                 records[-1].append(line)
             else:
                 records.append([line])
@@ -116,7 +137,7 @@ def _wrapped(line: str) -> bool:
     """Does this line run on into the next (a long line cut at a word, not an item's end: a full stop, a colon, a
     bracket, a bar or an address)?"""
     line = line.strip()
-    return len(line) >= 50 and line[-1] not in ".:;?!)]|" and "@" not in line.rsplit(None, 1)[-1]
+    return len(line) >= 50 and line[-1] not in ".:;?!)]|" and "@" not in line.rsplit(None, 1)[-1] and not _cells(line)
 
 
 def _list_units(lines: list[str], make) -> list[Unit]:
@@ -167,13 +188,14 @@ def units_of(text: str, source: int, author: Address | None, first_paragraph: in
             lines = lines[1:]
         if not lines:
             continue
+        lines = _fields_from_cells(lines)
 
         def make(t: str, kind: str, cells: tuple[str, ...] = (), labels: tuple[str, ...] = (), item: int | None = None) -> Unit:
             return Unit(t, source, number, kind, author, cells, labels, item)
 
         if _is_record(lines):
             for record in _records(lines):
-                if any(_LABEL.match(l) and _NAME_LABEL.match(_LABEL.match(l).group(1).strip()) for l in record):
+                if any(_LABEL.match(l) and _is_name_label(_LABEL.match(l).group(1).strip()) for l in record):
                     units.append(make("\n".join(l.strip() for l in record), "record"))
                 else:
                     units.extend(make(s, "sentence") for s in _sentences(" ".join(l.strip() for l in record)))
@@ -194,8 +216,25 @@ def record_fields(unit: Unit) -> dict[str, str]:
         label, value = match.group(1).strip(), match.group(2).strip()
         if _NAME_LABEL.match(label):
             fields.setdefault("name", value)
+        elif _FIRST_LABEL.match(label):
+            fields.setdefault("first name", value)
+        elif _LAST_LABEL.match(label):
+            fields.setdefault("last name", value)
         elif _EMAIL_LABEL.match(label):
             fields.setdefault("email", value)
         else:
             fields.setdefault(label.lower(), value)
+    if "name" not in fields and fields.get("first name") and fields.get("last name"):
+        fields["name"] = f"{fields['first name']} {fields['last name']}"
     return fields
+
+
+def label_spans(unit: Unit) -> tuple[tuple[int, int], ...]:
+    """Where the labels of a record's fields are ("First Name:"): words of a form, never a name."""
+    spans, start = [], 0
+    for line in unit.text.split("\n"):
+        match = _LABEL.match(line)
+        if match:
+            spans.append((start, start + match.start(2)))
+        start += len(line) + 1
+    return tuple(spans)

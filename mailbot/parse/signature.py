@@ -14,9 +14,11 @@ _SIGN_OFF_WORDS = frozenset(
 _SIGN_OFF_CORE = frozenset("thanks thank thankyou thx tia ta cheers regards wishes sincerely faithfully best".split())
 _WORD = re.compile(r"[\w&']+")
 _DASHES = re.compile(r"^\s*--\s*$")
+_RULE = re.compile(r"^\s*+(?:_{5,}+|-{5,}+|={5,}+|\*{5,}+)\s*+$")
+# A form's field ("New user full name:  Ella-Rose Whitfield"): a rule line above such lines frames a form, not a footer.
+_FIELD = re.compile(r"^\s*+[A-Za-z][A-Za-z /'’()&-]{1,40}+:\s*+\S")
 _FOOTER = re.compile(
-    r"^\s*(?:_{5,}|-{5,}|={5,}|\*{5,})\s*$"
-    r"|^\s*(?:confidential(?:ity)?\b|disclaimer\b|important\s*:|privileged\b|legal notice\b"
+    r"^\s*(?:confidential(?:ity)?\b|disclaimer\b|important\s*:|privileged\b|legal notice\b"
     r"|please consider the environment|sent from my\b|sent from (?:outlook|mail) for\b|get outlook for\b"
     r"|sent via\b|sent using\b)"
     r"|\bthis (?:e-?mail|message|communication)(?: and any (?:files|attachments))?"
@@ -63,6 +65,12 @@ def _starts_with_name(line: str, names: tuple[str, ...]) -> bool:
     return False
 
 
+def _frames_a_form(lines: list[str], index: int) -> bool:
+    """Do labelled fields follow this rule line (a pasted form, not a signature's or a disclaimer's rule)?"""
+    following = [line for line in lines[index + 1: index + 12] if line.strip() and not _RULE.match(line)][:8]
+    return sum(1 for line in following if _FIELD.match(line)) >= 2
+
+
 def split_signature(text: str, author_name: str = "") -> TextBody:
     """Cut the text where the sign-off, signature or disclaimer starts."""
     lines = text.split("\n")
@@ -73,12 +81,13 @@ def split_signature(text: str, author_name: str = "") -> TextBody:
         stripped = line.strip()
         if not stripped:
             continue
+        rule = bool(_RULE.match(line)) and not _frames_a_form(lines, index)
         if seen_content and (
-            _DASHES.match(line) or is_sign_off(stripped) or _FOOTER.search(stripped)
+            _DASHES.match(line) or is_sign_off(stripped) or rule or _FOOTER.search(stripped)
             or (_starts_with_name(stripped, names) and not introduced)
         ):
             return TextBody("\n".join(lines[:index]).strip("\n"), "\n".join(lines[index:]).strip("\n"))
-        if not seen_content and (_DASHES.match(line) or _FOOTER.search(stripped)):
+        if not seen_content and (_DASHES.match(line) or rule or _FOOTER.search(stripped)):
             return TextBody("", text.strip("\n"))
         seen_content = True
         introduced = stripped.endswith(":")

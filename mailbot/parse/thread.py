@@ -73,6 +73,9 @@ def _boundary(lines: list[str]) -> tuple[int, int, str] | None:
                 start -= 1
             return start, index, "block"
         if line.strip() == QUOTE_MARK:
+            following = next((i for i in range(index + 1, min(len(lines), index + 4)) if lines[i].strip()), None)
+            if following is not None and _FORWARD_MARK.match(lines[following]):
+                return index, following + 1, "forward"  # Gmail puts what it forwards in its quote container
             return index, index + 1, "quote"
         if line.lstrip()[:3].lower() in _WROTE_STARTS and (
             _WROTE.match(line)
