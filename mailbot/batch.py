@@ -14,8 +14,9 @@ from mailbot.workers import EnginePool, cores
 
 # Below this many files a single process is quicker than starting workers.
 PARALLEL_FROM = 200
-# A worker still busy this long after a message's time budget ran out is stuck in C code: it is killed.
-_GRACE_SECONDS = 5
+# A worker's own alarm rings this long before the budget; a worker still busy at the budget is stuck where no
+# signal reaches it (in C code) and is killed.
+_ALARM_BEFORE = 1.0
 
 
 class Outcome(NamedTuple):
@@ -25,6 +26,15 @@ class Outcome(NamedTuple):
     line: bytes | None = None
     row: tuple[str, str, str, str] | None = None
     error: str | None = None
+
+
+def _json_line(contract: dict) -> bytes:
+    """One JSON line, UTF-8. A file name that is not UTF-8 (its bytes kept as surrogates) is written escaped, as
+    JSON allows, rather than failing the run."""
+    try:
+        return json.dumps(contract, ensure_ascii=False).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(contract, ensure_ascii=True).encode("ascii") + b"\n"
 
 
 def workers_for(jobs: int, files: int) -> int:
@@ -41,18 +51,18 @@ def _triage_one(engine: Triage, file: str, as_json: bool) -> Outcome:
         return Outcome(file, error=exc.strerror or str(exc))
     result = engine.run(raw)
     if as_json:
-        return Outcome(file, line=json.dumps(as_contract(file, result), ensure_ascii=False).encode("utf-8") + b"\n")
+        return Outcome(file, line=_json_line(as_contract(file, result)))
     return Outcome(file, row=table_row(file, result))
 
 
 def triage_files(engine: Triage, files: list[str], as_json: bool, workers: int = 1) -> Iterator[Outcome]:
-    """Each file's Outcome, in the order of `files`: here (workers 1) or on worker processes."""
-    processes = workers if workers > 1 else 0
-    build = partial(Triage.from_settings, engine.settings, html=engine.html)
+    """Each file's Outcome, in the order of `files`, read on `workers` worker processes (forked: they inherit the
+    engine). Never in this process: a message stuck where the time budget's signal cannot reach (inside a C
+    library) is stopped by killing its worker at the budget, and held with processing_timeout."""
     lost = partial(_lost, engine, as_json)
     function = _triage_json if as_json else _triage_row
-    deadline = engine.budget + _GRACE_SECONDS
-    with EnginePool(engine, function, processes, build=build, lost=lost, deadline=deadline) as pool:
+    engine.budget = max(0.5, engine.budget - _ALARM_BEFORE)  # each worker stops itself first, if it can
+    with EnginePool(engine, function, max(1, workers), lost=lost, deadline=engine.budget + _ALARM_BEFORE, start="fork") as pool:
         yield from pool.map(files)
 
 
@@ -66,7 +76,7 @@ def _lost(engine: Triage, as_json: bool, file: str, why: str) -> Outcome:
     if why != "overtime":
         result = replace(result, decision=replace(result.decision, reasons=("processing_failed",)))
     if as_json:
-        return Outcome(file, line=json.dumps(as_contract(file, result), ensure_ascii=False).encode("utf-8") + b"\n")
+        return Outcome(file, line=_json_line(as_contract(file, result)))
     return Outcome(file, row=table_row(file, result))
 
 

@@ -76,6 +76,16 @@ def _serve(connection: Connection, build: Callable[[], Any], function: Callable,
         connection.send((ticket, function(engine, item)))
 
 
+class _Inherited:
+    """A forked worker's engine: the parent's own, inherited with the process (nothing is pickled or rebuilt)."""
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+
+    def __call__(self) -> Any:
+        return self.engine
+
+
 # -- in the parent ---------------------------------------------------------------------------------------
 
 
@@ -106,9 +116,9 @@ class EnginePool:
 
     def __init__(self, engine: Any, function: Callable, workers: int, *, build: Callable[[], Any] | None = None,
                  lost: Callable[[Any, str], Any] | None = None, deadline: float | None = None,
-                 adopt: Callable[[Any, Any], None] | None = None):
-        if workers and build is None:
-            raise ValueError("worker processes need `build`, a picklable callable that makes their engine")
+                 adopt: Callable[[Any, Any], None] | None = None, start: str = "spawn"):
+        if workers and build is None and start != "fork":
+            raise ValueError("spawned worker processes need `build`, a picklable callable that makes their engine")
         self.engine = engine
         self.function = function
         self.workers = workers
@@ -117,7 +127,10 @@ class EnginePool:
         self.deadline = deadline
         self.adopt = adopt
         self._state: tuple[int, Any] = (0, None)
-        self._context = multiprocessing.get_context("spawn")
+        # "spawn" (a fresh interpreter: for a process with threads, the service) or "fork" (the engine is inherited,
+        # nothing rebuilt: for `mailbot triage`, which has no threads of its own when its workers start).
+        self._context = multiprocessing.get_context(start)
+        self._start_method = start
         self._lock = threading.Condition()
         self._queue: deque[tuple[_Job, int]] = deque()
         self._tickets: dict[int, tuple[_Job, int]] = {}
@@ -205,7 +218,8 @@ class EnginePool:
 
     def _spawn(self) -> _Worker:
         ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=_serve, args=(theirs, self.build, self.function, self.adopt, os.getpid()),
+        build = self.build if self._start_method != "fork" else _Inherited(self.engine)
+        process = self._context.Process(target=_serve, args=(theirs, build, self.function, self.adopt, os.getpid()),
                                         name="mailbot-triage", daemon=True)
         process.start()
         theirs.close()  # only the worker holds its end: when this process dies, the worker reads EOF

@@ -153,3 +153,36 @@ def test_headers_are_decoded_and_kept_in_order():
     email = parse_email(raw.replace(b"X-Test: one", b"X-Test: one\nAuthentication-Results: b.example; dmarc=fail"))
     assert [h.authserv_id for h in email.auth] == ["a.example", "b.example"]
     assert email.header("x-test") == "one"
+
+
+def test_a_spreadsheet_paste_with_tabs_reads_as_table_rows():
+    email = parse_email(_plain("Surname\tForename\tWork email\nJago\tEmma\temma.jago@example.org\n"))
+    assert "Jago | Emma | emma.jago@example.org" in email.body.new_text
+
+
+def test_a_form_field_left_blank_after_a_tab_is_a_labelled_empty_cell():
+    email = parse_email(_plain("Full Name\tJowan Carthew\nWork Email\t\nAccess Needed\tNHSP:Connect\n"))
+    assert "Full Name | Jowan Carthew\nWork Email |\nAccess Needed | NHSP:Connect" in email.body.new_text
+
+
+def test_a_tab_after_a_colon_is_only_a_space():
+    assert "Name: Jane Doe" in parse_email(_plain("Name:\tJane Doe\n")).body.new_text
+
+
+def test_a_rule_under_a_line_that_introduces_a_message_does_not_end_the_text():
+    text = "Hugh sent you a message from Staffora:\n\n" + "-" * 40 + "\nPlease set up Imani as an Agency User.\n"
+    assert "Please set up Imani" in parse_email(_plain(text)).body.new_text
+
+
+def test_a_disclaimer_that_says_received_in_error_is_footer():
+    text = ("Please set up Jo as an Agency User.\n\nThanks\n\n"
+            "If you have received this email in error, please notify Helen Marsh and delete it.\n")
+    assert "Helen Marsh" not in parse_email(_plain(text)).body.new_text
+
+
+def _plain(body: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = "Pat Lee <pat.lee@x.co.uk>"
+    message["Subject"] = "logins"
+    message.set_content(body)
+    return message.as_bytes()

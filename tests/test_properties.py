@@ -329,13 +329,19 @@ def test_benign_request_is_approved_with_cc_to_requester(engine):
 def test_nasty_display_name_requester_and_subject_stay_clean(engine, nasty):
     # An address in the body is another person asked for (Mallory's would be a domain mismatch, held
     # for review): the requester's name keeps the nasty text but not its "@".
-    result = engine.run(build_request(f"Maria {nasty} Santos", f"Jane {nasty.replace('@', ' ')} Doe", f"Access {nasty}"))
-    check_result(result)
-    assert result.decision.outcome not in ("ignored", "review"), result.decision
-    check_reply_headers(result, (nasty,))
-    reply = result.reply
-    assert "Bcc" not in reply.to_message().keys()
-    assert not any("49" in t for t in (reply.text, reply.html, reply.subject, reply.to[0].name))
+    # A requester's name broken by a line ("Jane Mallory<CR><LF>Bcc: ... Doe") may leave the reader unsure whose the
+    # address is: then it holds the message, with its reason. The sender's name and the subject never do.
+    for requester in (f"Jane {nasty.replace('@', ' ')} Doe", "Jane Doe"):
+        result = engine.run(build_request(f"Maria {nasty} Santos", requester, f"Access {nasty}"))
+        check_result(result)
+        if requester != "Jane Doe" and result.reply is None:
+            assert result.decision.outcome == "review" and "extraction_uncertain" in result.decision.reasons, result.decision
+            continue
+        assert result.decision.outcome not in ("ignored", "review"), result.decision
+        check_reply_headers(result, (nasty,))
+        reply = result.reply
+        assert "Bcc" not in reply.to_message().keys()
+        assert not any("49" in t for t in (reply.text, reply.html, reply.subject, reply.to[0].name))
 
 
 def test_template_syntax_in_names_is_not_rendered(engine):

@@ -178,3 +178,64 @@ purposes = ['\\bsee\\s+(?:our\\s+)?bank\\s+staff\\b']
         ("Jo Bloggs", f"jo.bloggs@{H}", "bank_staff_viewer")]
     decision = engine.run(__import__("reading").message(f"Please set up Jo Bloggs (jo.bloggs@{H}) as a Bank Staff Viewer.")).decision
     assert decision.outcome == "approved"
+
+
+# -- what the last batches taught (one line each) ------------------------------------------------------------------
+
+
+def test_what_the_author_says_they_hold_already_is_no_request_for_themselves(engine):
+    body = f"I already have ARA access myself, but could you give Joanne Pickersgill ARA: joanne.pickersgill@{H}"
+    assert requests(engine, body) == [("Joanne Pickersgill", f"joanne.pickersgill@{H}", "agency_rate_administrator")]
+
+
+def test_a_predecessor_named_outside_the_asking_clause_leaves_a_self_request_alone(engine):
+    body = "I've taken over from Esme Talbot, so could I please have Agency User access?"
+    assert requests(engine, body) == [("Maria Santos", f"maria.santos@{H}", "agency_user")]
+
+
+def test_a_person_named_in_the_asking_clause_is_whom_it_asks_for(engine):
+    body = f"Could I please get Jane Smith set up as an Agency User? jane.smith@{H}"
+    assert requests(engine, body) == [("Jane Smith", f"jane.smith@{H}", "agency_user")]
+
+
+def test_the_senders_own_address_in_a_footer_asks_for_nothing(engine):
+    body = (f"Please set up Jo Bloggs as an Agency User: jo.bloggs@{H}\n\n"
+            f"Sent by Maria Santos (maria.santos@{H}) using Staffora CRM.")
+    assert requests(engine, body) == [("Jo Bloggs", f"jo.bloggs@{H}", "agency_user")]
+
+
+def test_a_name_after_the_and_before_a_noun_is_a_place_not_a_person(engine):
+    body = f"Please set Shona up on NHSP:Connect: shona.pettigrew@{H}. She also needs 247 Time for the Royal Infirmary shifts."
+    assert {r[0] for r in requests(engine, body)} == {"Shona"}  # and no "Royal Infirmary"
+
+
+def test_a_word_inside_an_address_is_no_cue(engine):
+    body = f"Please set up Agency User for urgent-call-now@{H}"  # "call" is a contact cue, but not inside an address
+    assert requests(engine, body) == [(None, f"urgent-call-now@{H}", "agency_user")]
+
+
+def test_a_cue_written_with_a_typographic_apostrophe_reads_as_with_a_plain_one(engine):
+    body = f"I was set up on NHSP Connect last week but I haven\u2019t been given a password. How do I create one?"
+    assert [r[2] for r in requests(engine, body)] == ["password_help"]
+
+
+def test_a_person_the_message_says_to_ignore_by_full_name_is_left_out_even_when_only_an_address_names_them(engine):
+    body = f"Please set up the two below as Agency Users.\n\n- ayo.bankole@{H}\n- dan.whitely@{H}\n\nPlease ignore Dan Whitely, he has withdrawn."
+    assert [r[1] for r in requests(engine, body)] == [f"ayo.bankole@{H}"]
+
+
+def test_an_already_clause_ends_at_its_comma_not_at_a_later_can(engine):
+    body = ("Tom already has ARA access and can see the invoice on NHSP:Online, so no access changes are needed. "
+            "Could someone please look at the invoice?")
+    assert requests(engine, body) == []
+
+
+def test_a_person_named_like_an_organisation_is_not_doubted_when_the_address_spells_the_name(engine):
+    # "Harrowgate" is the test directory's organisation; harrowgate.smith@ spells the name whole
+    assert doubts(engine, f"Please set up Harrowgate Smith as an Agency User: harrowgate.smith@{H}") == ()
+
+
+def test_a_name_and_an_address_hard_wrapped_at_their_hyphen_are_joined_again(engine):
+    body = (f"Please set up Marguerite Oyinlola-\nBassey as an Agency User. Her email is marguerite.oyinlola-\n"
+            f"bassey@{H} - she started on Monday.")
+    assert requests(engine, body) == [("Marguerite Oyinlola-Bassey", f"marguerite.oyinlola-bassey@{H}", "agency_user")]

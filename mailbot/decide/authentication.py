@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from publicsuffixlist import PublicSuffixList
 
 from mailbot.parse.message import AuthHeader, Email
+
+
+_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}+\.)*+[a-z0-9-]{1,63}+$")
 
 
 def trusted_header(email: Email, trusted_ids: frozenset[str], exchange_online: bool) -> AuthHeader | None:
@@ -37,7 +42,7 @@ def aligned(domain: str | None, from_domain: str, psl: OrganisationalDomains) ->
     """Relaxed alignment (RFC 7489): both domains share one organisational domain."""
     if not domain or not from_domain:
         return False
-    domain, from_domain = domain.lower().lstrip("@").split("@")[-1], from_domain.lower()
+    domain, from_domain = domain.lower(), from_domain.lower()
     if domain == from_domain:
         return True
     organisational = psl.of(domain)
@@ -63,8 +68,15 @@ def sender_authenticated(email: Email, trusted_ids: frozenset[str], exchange_onl
     if any(r.result == "pass" for r in dmarc):
         return False  # a pass for another domain, or naming none: not a pass for this From
     for result in header.results:
-        if result.method == "dkim" and result.result == "pass":
-            signer = result.get("header.d") or (result.get("header.i") or "").split("@")[-1]
-            if aligned(signer, from_domain, psl):
-                return True
+        if result.method == "dkim" and result.result == "pass" and aligned(_signer(result), from_domain, psl):
+            return True
     return False
+
+
+def _signer(result) -> str | None:
+    """The signing domain of a DKIM result: header.d, a plain domain (never "evil.example@..."), or header.i's
+    domain (its part after the @)."""
+    domain = result.get("header.d")
+    if domain is None and result.get("header.i"):
+        domain = result.get("header.i").rpartition("@")[2]
+    return domain if domain and _DOMAIN.match(domain) else None

@@ -18,8 +18,7 @@ from mailbot.extract.names import is_full_name
 from mailbot.parse.message import Email
 from mailbot.policy import Policy
 
-_AUTO_SUBJECT = re.compile(r"^\s*(?:automatic reply|auto-?reply|autoreply|out of (?:the )?office(?: reply)?|auto response)\s*:", re.I)
-_DAEMON = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|maildaemon|mailerdaemon)$", re.I)
+_DAEMON = re.compile(r"^(?:mailer[-_]?daemon|postmaster|mail[-_]?daemon|microsoftexchange[0-9a-f]{32})$", re.I)
 
 
 @dataclass(frozen=True)
@@ -54,28 +53,36 @@ class Facts:
 # -- messages that are not answered at all (RFC 3834) ----------------------------------------------
 
 
+def _first_word(value: str | None) -> str:
+    """A header's value without its comment or parameters: "no (sent by a person)" -> "no"."""
+    return re.split(r"[\s;(]", (value or "").strip(), maxsplit=1)[0].lower()
+
+
 def auto_submitted(facts: Facts) -> str | None:
-    """Sent by a machine: Auto-Submitted other than 'no', one of the policy's marker headers (X-Autoreply,
+    """Sent by a machine: any Auto-Submitted other than 'no', one of the policy's marker headers (X-Autoreply,
     Exchange's X-MS-Exchange-Inbox-Rules-Loop...), X-Auto-Response-Suppress asking responders like mailbot not to
-    answer, or Precedence: auto_reply."""
+    answer, Precedence: auto_reply, or an automatic subject (out of office, read receipt)."""
     email = facts.email
     markers = facts.policy.automatic_mail
-    value = (email.header("auto-submitted") or "").split(";")[0].strip().lower()
-    precedence = (email.header("precedence") or "").strip().lower()
+    values = {_first_word(v) for v in email.headers.get("auto-submitted", ())} - {""}
+    precedence = _first_word(email.header("precedence"))
     marked = any(email.header(name) is not None for name in markers.headers)
     suppress = {v.strip().lower() for v in (email.header("x-auto-response-suppress") or "").split(",")}
-    if value and value != "no" or marked or precedence in markers.precedence or suppress & set(markers.suppress_values):
+    if values - {"no"} or marked or precedence in markers.precedence or suppress & set(markers.suppress_values):
         return "auto_submitted"
-    if _AUTO_SUBJECT.match(email.subject) or email.report_type == "disposition-notification":
+    prefix = email.subject.split(":", 1)[0].strip().lower() if ":" in email.subject else ""
+    if prefix in markers.subjects or email.report_type == "disposition-notification":
         return "auto_submitted"
     return None
 
 
 def bounce(facts: Facts) -> str | None:
-    """A delivery status notification, or mail from a mailer daemon or postmaster, or with a null return path."""
+    """A delivery status notification (a report, or any message carrying a delivery-status part), or mail from a
+    mailer daemon, a postmaster or Exchange's own mailbox, or with a null return path."""
     email = facts.email
     local = email.sender.email.split("@")[0] if email.sender else ""
-    if email.report_type == "delivery-status" or _DAEMON.match(local):
+    statuses = ("message/delivery-status", "message/global-delivery-status")
+    if email.report_type == "delivery-status" or _DAEMON.match(local) or any(a.content_type in statuses for a in email.attachments):
         return "bounce"
     if email.return_path is not None and email.return_path.strip() in ("<>", ""):
         return "bounce"
@@ -83,10 +90,10 @@ def bounce(facts: Facts) -> str | None:
 
 
 def bulk_or_list(facts: Facts) -> str | None:
-    """Bulk or list mail: Precedence bulk/list/junk, or List-Id / List-Unsubscribe."""
+    """Bulk or list mail: Precedence bulk/list/junk, or a mailing list's headers (List-Id, List-Unsubscribe, ...)."""
     email = facts.email
-    precedence = (email.header("precedence") or "").strip().lower()
-    if precedence in ("bulk", "list", "junk") or email.header("list-id") is not None or email.header("list-unsubscribe") is not None:
+    precedence = _first_word(email.header("precedence"))
+    if precedence in ("bulk", "list", "junk") or any(email.header(name) is not None for name in facts.policy.automatic_mail.list_headers):
         return "bulk_or_list"
     return None
 
@@ -98,7 +105,13 @@ def own_message(facts: Facts) -> str | None:
         return None
     local, _, domain = sender.key.rpartition("@")
     own_local, _, own_domain = facts.mailbox_address.lower().rpartition("@")
-    return "own_message" if domain == own_domain and local.split("+", 1)[0] == own_local else None
+    if domain == own_domain and local.strip('"').split("+", 1)[0] == own_local:  # "agencies"@, agencies+tag@
+        return "own_message"
+    marker = facts.policy.automatic_mail.own_reply_marker
+    body = facts.email.body
+    if marker and marker in " ".join(f"{body.new_text} {body.signature}".split()):
+        return "own_message"  # mailbot's own answer coming back (a helpdesk echoing it), not a question
+    return None
 
 
 # -- messages held for a person -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from mailbot.extract.access import AccessFinder
 from mailbot.extract.annotate import Annotator, Note
-from mailbot.extract.bind import PASSWORD_HELP, Binder, RequestedAccess
+from mailbot.extract.bind import PASSWORD_HELP, Binder, RequestedAccess, accesses_asked
 from mailbot.extract.candidates import Evidence
 from mailbot.extract.lexicon import Lexicon
 from mailbot.extract.names import clean_name
@@ -33,6 +33,7 @@ __all__ = ["PASSWORD_HELP", "Extraction", "Extractor", "RequestedAccess"]
 # message is not read for requests, and a message cut short is held for a person. So are the forwards past MAX_FORWARDS.
 MAX_TEXT = 6_000
 MAX_FORWARDS = 12
+MAX_UNITS = 250  # sentences, items and records read in all: a message with more is held (text_too_long)
 _SUBJECT_PREFIXES = re.compile(r"^\s*+(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*+(?:\[\d++\]\s*+)?:\s*+)++", re.I)
 
 
@@ -72,7 +73,8 @@ class Extractor:
         return units
 
     def extract(self, email: Email) -> Extraction:
-        notes = [self.annotator.note(index, unit) for index, unit in enumerate(self.units(email))]
+        units = self.units(email)
+        notes = [self.annotator.note(index, unit) for index, unit in enumerate(units[:MAX_UNITS])]
         asked = {(n.unit.source, n.unit.paragraph) for n in notes if n.has(Cue.ASK)}
         wanted = any((n.requested_accesses() and (n.unit.source, n.unit.paragraph) in asked) or n.password
                      for n in notes if n.unit.kind != "subject")
@@ -96,12 +98,13 @@ class Extractor:
                 reader.subject_people()
                 people = reader.people
             if not any(p.context is None for p in people):
-                nameless = next((n for n in notes if n.unit.kind != "subject" and n.requested_accesses() and n.has(Cue.ASK)), None)
+                nameless = next((n for n in notes if n.unit.kind != "subject" and accesses_asked(n, self.rules) and n.has(Cue.ASK)), None)
                 if nameless is not None:
                     people = [*people, Person(None, None, (nameless.index,))]
             requests = Binder(notes, people, self.policy, self.rules).requests()
         texts = [email.body.new_text, *(f.body.new_text for f in email.forwards)]
-        cut_short = any(len(t) > MAX_TEXT for t in texts) or len(email.forwards) > MAX_FORWARDS
+        cut_short = (any(len(t) > MAX_TEXT for t in texts) or len(email.forwards) > MAX_FORWARDS or email.truncated
+                     or len(units) > MAX_UNITS)
         return Extraction(tuple(requests), topics, stated_title(email.body.signature), cut_short,
                           doubts(requests, people, self.lexicon, email.sender))
 

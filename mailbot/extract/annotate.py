@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mailbot.extract.access import AccessFinder, AccessMention, How
 from mailbot.extract.lexicon import Lexicon
-from mailbot.extract.names import HONORIFICS, PARTICLES, clean_name, fold, spelling
+from mailbot.extract.names import HONORIFICS, PARTICLES, clean_name, fold, is_person_name, spelling
 from mailbot.extract.rules import Cue, ReadingRules
 from mailbot.extract.topics import TopicFinder
 from mailbot.extract.units import Unit, emails_in, label_spans
@@ -92,7 +92,7 @@ class Annotator:
 
     def note(self, index: int, unit: Unit) -> Note:
         text = unit.text
-        cues = frozenset(cue for cue, pattern in self.rules.cues.items() if pattern.search(text))
+        cues = frozenset(cue for cue in self.rules.cues if self.rules.has(cue, text))
         return Note(
             index=index, unit=unit, addresses=tuple(addresses(text)), names=tuple(self.names(unit)),
             accesses=tuple(self.access.find(text)), cues=cues, topics=tuple(self.topics.raised(text)),
@@ -161,6 +161,8 @@ class Annotator:
             while chosen and chosen[-1].group().lower() in PARTICLES:
                 chosen.pop()
             start, end = chosen[0].start(), chosen[-1].end()
+            if not is_person_name(text[start:end]):
+                continue
             extra.append(NameMention(start, end, text[start:end], len(chosen), self.lexicon.is_given_name(word), 0, False, False,
                                      False, False, False))
         return extra
@@ -197,8 +199,10 @@ class Annotator:
         if len(bare) == 1 and bare[0].isupper() and 1 < len(bare[0]) <= 4 and not lexicon.is_given_name(bare[0]) and not honorific:
             return None  # "DBS", "TBC", "CSV": an acronym, not a name
         start, end = run[0].start(), run[-1].end()
-        if (start and text[start - 1] in "=+-@") or text[end: end + 1].isdigit() or text[end: end + 1] == "@":
-            return None  # "-Jane Doe", "@Jane", "Doe2": text that runs into what no name holds is not a name
+        following = text[end: end + 4].lstrip(" ")[:1]
+        if ((start and text[start - 1] in "=+-@") or text[end: end + 1].isdigit() or text[end: end + 1] in ("@", "＠", "﹫")
+                or (following and not following.isascii() and (following.isnumeric() or following in "＠﹫"))):
+            return None  # "-Jane Doe", "@Jane", "Doe2", "Jane Doe ①②③": text that runs into what no name holds is not a name
         name = clean_name(text[start:end])
         if not name:
             return None
@@ -248,6 +252,8 @@ class Annotator:
                     continue
                 candidate = " ".join(w.group() for w in chosen)
                 first = fold(chosen[0].group())
+                if not is_person_name(candidate):
+                    continue
                 if any(self.lexicon.is_not_name(w.group()) and not self.lexicon.is_given_name(w.group()) for w in chosen):
                     continue  # "Megan Lott Email": a label is no part of a name
                 if spelling(candidate, address.email, self.lexicon.forms_of) >= 1 and address.local.lower().split(".")[0].startswith(first[:3]) and len(first) >= 2:

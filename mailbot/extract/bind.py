@@ -14,6 +14,18 @@ from mailbot.policy import Policy
 PASSWORD_HELP = "password_help"
 
 
+def accesses_asked(note: Note, rules: ReadingRules) -> tuple[AccessMention, ...]:
+    """The accesses a note asks for, leaving out those it says someone holds already ("he already has AU")."""
+    requested = note.requested_accesses()
+    if not note.has(Cue.ALREADY):
+        return requested
+    if note.unit.cells:
+        return ()  # a table row that says its person has it already asks for nothing
+    # held from the mark to the end of its clause: "Now that she is on Agency User, could she have Connect too?"
+    spans = rules.reach(Cue.ALREADY, note.text)
+    return tuple(m for m in requested if not any(start < m.start < end for start, end in spans))
+
+
 @dataclass(frozen=True, slots=True)
 class RequestedAccess:
     """One (person, access) pair asked for; None where the message does not say."""
@@ -30,15 +42,17 @@ class Binder:
         self.policy = policy
         self.rules = rules
         self.requesters = [p for p in people if p.context is None]
+        self.about: dict[int, list[Person]] = {}  # each note's requesters
+        for person in self.requesters:
+            for unit in person.units:
+                self.about.setdefault(unit, []).append(person)
+        self.context_notes = {u for p in people if p.context is not None for u in p.units}
         self.owned = {u for p in self.requesters for u in p.units if self._asked(notes[u])}
+        self.general = [m for n in notes if n.index not in self.owned and n.index not in self.context_notes and self._asks(n)
+                        for m in self._asked(n)]
 
     def _asked(self, note: Note) -> tuple[AccessMention, ...]:
-        """The accesses a note asks for, leaving out those it says someone holds already ("he already has AU")."""
-        requested = note.requested_accesses()
-        if not note.has(Cue.ALREADY):
-            return requested
-        marks = [start for start, _ in self.rules.where(Cue.ALREADY, note.text)]
-        return tuple(m for m in requested if not any(mark < m.start for mark in marks))
+        return accesses_asked(note, self.rules)
 
     def requests(self) -> list[RequestedAccess]:
         found: list[RequestedAccess] = []
@@ -60,7 +74,7 @@ class Binder:
         """The accesses of a note that are this person's: all of them, unless the note names several people and
         several accesses, where each access goes to the person named last before it (the first, if none)."""
         accesses = list(self._asked(note))
-        others = [p for p in self.requesters if p is not person and note.index in p.units]
+        others = [p for p in self.about.get(note.index, ()) if p is not person]
         if not others or len(accesses) <= 1:
             return accesses
         spots = sorted((pos, id(p)) for p in (person, *others) for unit, pos in p.mentions if unit == note.index and pos >= 0)
@@ -80,8 +94,7 @@ class Binder:
             paragraphs = {(self.notes[u].unit.source, self.notes[u].unit.paragraph) for u in person.units}
             mentions = [m for n in self.notes if (n.unit.source, n.unit.paragraph) in paragraphs and n.index not in self.owned
                         and self._asks(n) for m in self._asked(n)]
-        general = [m for n in self.notes if n.index not in self.owned and not self._anyones(n) and self._asks(n)
-                   for m in self._asked(n)]
+        general = self.general
         if not mentions and not person.password_help:
             mentions = general
         elif mentions and any(self.notes[u].has(Cue.ADDITIVE) and self._asked(self.notes[u]) for u in person.units
@@ -96,9 +109,9 @@ class Binder:
         """What the person's access is for, said in their paragraph without asking ("She'll be running our booking
         reports and looking after our rate cards. Could she have access to NHSP:Online?"): it says which level."""
         paragraphs = {(self.notes[u].unit.source, self.notes[u].unit.paragraph) for u in person.units}
-        others = [p for p in self.requesters if p is not person]
         return [m for n in self.notes if (n.unit.source, n.unit.paragraph) in paragraphs and n.has(Cue.CAPABILITY)
-                and not any(n.index in p.units for p in others) for m in n.accesses if m.how == How.PURPOSE and not m.negated]
+                and not any(p is not person for p in self.about.get(n.index, ())) for m in n.accesses
+                if m.how == How.PURPOSE and not m.negated]
 
     @staticmethod
     def _asks(note: Note) -> bool:
@@ -110,10 +123,6 @@ class Binder:
         """Named only to say they have their access already: nothing of theirs is asked for."""
         return (any(self.notes[u].has(Cue.ALREADY) for u in person.units) and not person.password_help
                 and not any(self._mine(person, self.notes[u]) for u in person.units))
-
-    def _anyones(self, note: Note) -> bool:
-        """Is the note about a person who is not a requester (a leaver, a contact)? Its accesses are theirs."""
-        return any(note.index in p.units for p in self.people if p.context is not None)
 
     def _wants_access(self, person: Person) -> bool:
         """Does the text around a person ask for access of some kind, even without naming it?"""

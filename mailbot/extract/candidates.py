@@ -14,6 +14,7 @@ from mailbot.extract.units import record_fields
 
 _ADJACENT_BEFORE = re.compile(r"^[\s,]*+(?:[(<\[:\-–—|/]|e-?mail(?:\s+address)?\s*+(?:is|:)?)?[\s:]*+$", re.I)
 _ADJACENT_AFTER = re.compile(r"^\s*+[)>\]]?\s*+[(\-–—,|:/]?\s*+$")
+_DETERMINER_BEFORE = re.compile(r"\b(?:the|our|their|your|its)\s++$", re.I)
 _ITEM_NAME_END = re.compile(r"^\s*+(?:$|[-–—:|,(<\t]|\S+@)")
 _FIRST = re.compile(r"first|fore|given", re.I)
 REACH = 6  # units: how far from an address its name may be
@@ -152,8 +153,8 @@ class Evidence:
         before, after = text[max(0, mention.start - 80): mention.start], text[mention.end:]
         if context["place_after"].match(after) or context["thanks_for"].search(before):
             return False
-        if mention.words == 1 and context["attributive"].match(after):
-            return False  # "the Borders shifts", "our Newport clinicians": a place or a team, not a person
+        if (mention.words == 1 or _DETERMINER_BEFORE.search(before[-8:])) and context["attributive"].match(after):
+            return False  # "the Borders shifts", "our Newport clinicians", "the Royal Infirmary shifts": a place or a team
         if unit.kind == "subject":
             return bool(context["subject_target"].search(before)) or not before.strip()
         if unit.kind == "record" and record_fields(unit).get("name", "").strip() and mention.name in record_fields(unit)["name"]:
@@ -172,7 +173,9 @@ class Evidence:
         after = note.text[mention.end:]
         features = self.name_features(mention)
         features["target"] = float(self.is_target(note, mention))
-        features["attributive"] = float(mention.words == 1 and bool(self.rules.context["attributive"].match(after)))
+        before = note.text[max(0, mention.start - 8): mention.start]
+        features["attributive"] = float((mention.words == 1 or bool(_DETERMINER_BEFORE.search(before)))
+                                        and bool(self.rules.context["attributive"].match(after)))
         features["place"] = float(mention.place and mention.words == 1 and not mention.given or bool(self.rules.context["place_after"].match(after)))
         return features
 

@@ -15,7 +15,11 @@ _SPECIAL = str.maketrans({"ł": "l", "Ł": "l", "ø": "o", "Ø": "o", "đ": "d",
 
 # What is not a person's name (the triage contract): text holding digits, an @ or a web address, or starting
 # with a character a spreadsheet reads as a formula. Such text is never put in a reply or a worklist as a name.
-_NOT_A_NAME = re.compile(r"[0-9@]|https?:|www\.|(?<![^\W\d_])[^\W\d_]{2,}+\.[^\W\d_]{2}|^\s*+[=+\-@]", re.I)
+# It is checked in its NFKC form, where fullwidth, superscript and circled digits are digits and a fullwidth or small
+# @ is @; dots of other scripts count as dots; markup is no name either.
+_NOT_A_NAME = re.compile(r"[0-9@<>]|(?<![^\W\d_])[a-z][a-z0-9+.-]{1,15}+:(?=\S)|www\.|(?<![^\W\d_])[^\W\d_]++[.。｡．][^\W\d_]{2}", re.I)
+_LEADS = "=+-@\u2013\u2014\u2212\ufe63"  # and what a spreadsheet reads as them: en and em dash, minus signs
+_WRAPPING = " \t\"'‘’“”«»([{"
 _PIECES = re.compile(r"[._\-+']+")
 _TOKENS = re.compile(r"[\s\-]+")
 
@@ -28,8 +32,13 @@ def fold(text: str) -> str:
 
 
 def is_person_name(text: str | None) -> bool:
-    """Could this text be a person's name at all (see _NOT_A_NAME)?"""
-    return bool(text and text.strip()) and not _NOT_A_NAME.search(text)
+    """Could this text be a person's name at all (see _NOT_A_NAME), even with quotes or brackets around it?"""
+    if not text or not text.strip():
+        return False
+    plain = unicodedata.normalize("NFKC", text)
+    if any(c.isnumeric() for c in plain) or _NOT_A_NAME.search(plain):
+        return False
+    return plain.strip()[:1] not in _LEADS and plain.lstrip(_WRAPPING)[:1] not in _LEADS
 
 
 def clean_name(text: str | None) -> str | None:

@@ -15,6 +15,16 @@ from mailbot.parse.message import Address
 
 
 _REACH = 30  # characters from an "ignore" / "instead of" to the name it is about
+_CLAUSE_BREAK = re.compile(r"[;!?\n|]|\.(?!\w)|\s[-–—]\s|,\s++(?:and|but|so|or)\b|\bplease\b|\bcould\s+you\b", re.I)
+
+
+def clause_around(text: str, position: int) -> tuple[int, int]:
+    """The clause of a sentence a position is in: between breaks (a full stop, a dash, "please", ", and"...)."""
+    start = 0
+    for match in _CLAUSE_BREAK.finditer(text, 0, position):
+        start = match.end()
+    after = _CLAUSE_BREAK.search(text, position)
+    return start, after.start() if after else len(text)
 _PRONOUN = re.compile(r"\b(?:her|him|them)\b", re.I)
 _PRONOUN_SUBJECT = re.compile(r"\b(?:s?he|they)\b(?:\s++[\w'’]++){0,2}+\s*+$", re.I)
 
@@ -73,6 +83,16 @@ class PeopleReader:
     def _asks(self, note: Note) -> bool:
         return note.has(Cue.ACCESS_INTENT) or note.has(Cue.ASK) or bool(note.requested_accesses())
 
+    def _paragraph_asks(self, note: Note) -> bool:
+        """Does the note's paragraph ask for something, or say whom for ("for myself")?"""
+        return any(self._asks(n) or n.has(Cue.SELF) for n in self.notes
+                   if (n.unit.source, n.unit.paragraph) == (note.unit.source, note.unit.paragraph))
+
+    def _asks_for_self(self, source: int) -> bool:
+        """Does the author of this part of the message ask for something for themselves anywhere in it?"""
+        return any(n.has(Cue.SELF) or (n.has(Cue.FIRST_PERSON) and n.has(Cue.ASK)) for n in self.notes
+                   if n.unit.source == source and n.unit.kind != "subject")
+
     def _author(self, note: Note) -> Address | None:
         """Who wrote this unit: the sender, or a forwarded message's own author (unknown: None, never the sender)."""
         return note.unit.author if note.unit.source >= 2 else (note.unit.author or self.sender)
@@ -129,6 +149,9 @@ class PeopleReader:
                 if domain in self.own_domains:
                     continue
                 if self._is_author_email(note, address.email):
+                    if (note.unit.source == 1 and note.unit.kind != "record" and not self._paragraph_asks(note)
+                            and not self._asks_for_self(note.unit.source)):
+                        continue  # "Sent by Pradeep Chauhan (pradeep@...) using Staffora CRM": the sender, asking nothing
                     person = self.author_person(note, address.start)
                     if person is not None and note.unit.kind == "record":
                         from mailbot.extract.units import record_fields
@@ -161,14 +184,19 @@ class PeopleReader:
                     doubts.append(f"{address.email} may be {name}'s or {rivals[0][1].name}'s")
             if name is None and self.lexicon.is_role_mailbox(address.local):
                 continue  # info@, bookings@: a team's mailbox, not a person
-            context = Context.CONTACT if (note.has(Cue.CONTACT) and not self._asks_plainly(note)) or note.in_context(address.start) else None
+            context = Context.CONTACT if self._contact(note, address.start) or note.in_context(address.start) else None
             units, mentions = (note.index,), ((note.index, address.start),)
             if best is not None and best[1].note not in (None, note.index) and self.notes[best[1].note].unit.kind != "subject":
                 units, mentions = _union(units, (best[1].note,)), mentions + ((best[1].note, best[1].start),)  # named there
             self._add(Person(name, address.email, units, context=context, doubts=tuple(doubts), mentions=mentions))
 
-    def _asks_plainly(self, note: Note) -> bool:
-        return note.has(Cue.DIRECT_ASK) and (note.has(Cue.ACCESS_INTENT) or bool(note.requested_accesses()))
+    def _contact(self, note: Note, position: int) -> bool:
+        """Is the address at this position one to contact or copy, not to set up ("I've cc'd Jane (jane@...) for
+        info - please set up Tom")? Said in its own clause."""
+        if not note.has(Cue.CONTACT):
+            return False
+        start, end = clause_around(note.text, position)
+        return any(start <= cue < end for cue, _ in self.rules.where(Cue.CONTACT, note.text))
 
     def _fullest(self, name: str | None, email: str) -> str | None:
         """The fullest form of a name the message gives that the address spells as well ('Ravi' -> 'Ravi Chandran')."""
@@ -230,13 +258,21 @@ class PeopleReader:
         for note in self.notes:
             if note.unit.kind == "subject" or not note.has(Cue.SELF):
                 continue
+            held = self.rules.reach(Cue.ALREADY, note.text)
+            marks = [(start, end) for start, end in self.rules.where(Cue.SELF, note.text) if not any(s <= start < e for s, e in held)]
+            if not marks:
+                continue  # "I already have ARA access myself, but we need someone...": what the author has, not asks
+            clauses = [(clause_around(note.text, start)[0], clause_around(note.text, end)[1]) for start, end in marks]
             paragraph = [n for n in self.notes if (n.unit.source, n.unit.paragraph) == (note.unit.source, note.unit.paragraph)]
             # the paragraph's accesses, where they are nobody else's ("forward this for me: Lachlan needs AU" is Lachlan's)
             unclaimed = [n for n in paragraph if n.requested_accesses() and not self._names_another(n)]
             if not note.requested_accesses() and not unclaimed and not note.has(Cue.ACCESS_INTENT):
                 continue
+            # another person named in the clause that asks: "I'd like Rich to ..." (not "I've taken over from Esme Talbot,
+            # so could I have ARA?")
             others = [m for m in note.names if not self.evidence.is_author(m.name) and not m.organisation and not m.role
-                      and not m.place and (m.given or m.words >= 2 or self.evidence.is_target(note, m))]  # "I'd like Rich to ..."
+                      and not m.place and (m.given or m.words >= 2 or self.evidence.is_target(note, m))
+                      and any(start <= m.start < end for start, end in clauses)]
             other_addresses = [a for a in note.addresses if not self._is_author_email(note, a.email)
                                and a.email.lower().rsplit("@", 1)[-1] not in self.own_domains]
             alone = not others and not other_addresses and not note.has(Cue.OTHERS)
@@ -328,9 +364,11 @@ class PeopleReader:
             if not after and not before and not note.number_references:
                 continue
             mentions = self._mentions_in(note)
-            named = sorted({*(m.start for m in note.names if not m.organisation and not m.role and not (m.place and m.words == 1)),
-                            *(p for p, _ in mentions)})
+            named = sorted({*(m.start for m in note.names if not m.organisation and not m.role and not (m.place and m.words == 1)
+                              and (m.given or m.words >= 2 or m.honorific or not m.not_name_words)), *(p for p, _ in mentions)})
             excluded: set[int] = set()
+            if note.unit.cells and (after or before):  # a table row is about one person: "Tamsin | ... | Left us in May"
+                excluded.update(who for _, who in mentions)
             for start, end in after:
                 if _PRONOUN.search(note.text[start:end]):  # "Bronwen's DBS hasn't come back, so leave her off"
                     earlier = [spot for spot, _ in mentions if spot < start]
@@ -366,6 +404,8 @@ class PeopleReader:
             for mention in note.names:
                 if person.name and (same_person(mention.name, person.name) or fold(mention.name) == fold(person.name.split()[0])):
                     found.append((mention.start, index))
+                elif not person.name and person.email and mention.words >= 2 and spelling(mention.name, person.email, self.lexicon.forms_of) >= 2:
+                    found.append((mention.start, index))  # "ignore Dan Whitely" for dan.whitely@..., named nowhere else
         return sorted(set(found))
 
     def _previous_person(self, note: Note) -> int | None:

@@ -80,10 +80,33 @@ class ReadingRules:
     weights: Mapping[str, Weights]
 
     def has(self, cue: Cue, text: str) -> bool:
-        return bool(self.cues[cue].search(text))
+        return bool(self.cues[cue].search(_words_only(text)))
 
     def where(self, cue: Cue, text: str) -> tuple[tuple[int, int], ...]:
-        return tuple((m.start(), m.end()) for m in self.cues[cue].finditer(text))
+        return tuple((m.start(), m.end()) for m in self.cues[cue].finditer(_words_only(text)))
+
+    def reach(self, cue: Cue, text: str) -> tuple[tuple[int, int], ...]:
+        """Where each mark of a cue holds: from the mark to the end of its clause ("Now that she is on Agency User,
+        could she have Connect too?": "is on" holds to the comma)."""
+        spans = []
+        for start, end in self.where(cue, text):
+            found = _CLAUSE_END.search(text, end)
+            spans.append((start, found.start() if found else len(text)))
+        return tuple(spans)
+
+
+_APOSTROPHES = str.maketrans("\u2019\u2018\u02bc\u2032", "''''")  # cues are written with ', mail has \u2019 as often
+_ADDRESS = re.compile(r"(?<![\w.+'\u2019-])[\w.+'\u2019-]++@[\w.-]++")  # starts where a run starts: linear
+
+
+def _words_only(text: str) -> str:
+    """The text as cues read it: typographic apostrophes as ', and each address blanked (same length, so places
+    hold), so that no cue is read inside one ("urgent-call-0800...@" does not say "call")."""
+    text = text.translate(_APOSTROPHES)
+    return _ADDRESS.sub(lambda m: " " * len(m.group()), text) if "@" in text else text
+
+
+_CLAUSE_END = re.compile(r"[,;?!]|\.(?!\w)|\s[-–—]\s|\b(?:but|so|please|(?:could|can|would|will)\s+(?:s?he|they|you|i|we|\w+\s+(?:have|get|be)))\b", re.I)
 
 
 def _compile(pattern: str, where: str) -> re.Pattern:

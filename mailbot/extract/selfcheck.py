@@ -31,9 +31,10 @@ def doubts(requests: list[RequestedAccess], people: list[Person], lexicon: Lexic
             continue
         if email and _contradicts(name, email, lexicon):
             found.append(f"the name {name} does not match the address {email}")
-        if lexicon.is_organisation(name):
+        spelled = bool(email) and spelling(name, email, lexicon.forms_of) >= 2  # grace.whitby@ for Grace Whitby
+        if lexicon.is_organisation(name) and not spelled:
             found.append(f"{name} is named like an organisation, not a person")
-        elif len(name.split()) == 1 and lexicon.is_place(name) and not lexicon.is_given_name(name) and not (email and spelling(name, email, lexicon.forms_of) >= 2):
+        elif len(name.split()) == 1 and lexicon.is_place(name) and not lexicon.is_given_name(name) and not spelled:
             found.append(f"{name} is the name of a place")
         if any(lexicon.is_role_word(w) for w in name.split()):
             found.append(f"{name} reads like a job title or a team")

@@ -28,6 +28,7 @@ _GREETING = re.compile(
     re.I,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u00c0-\u024f•])")
+_WRAPPED_AT_HYPHEN = re.compile(r"[^\W\d_]-")
 _ABBREVIATION = re.compile(r"\b(?:mr|mrs|ms|dr|st|e\.g|i\.e|etc|approx|no|tel|mob|ref|[a-z])\.$", re.I)
 
 
@@ -43,6 +44,18 @@ class Unit:
     cells: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
     number: int | None = None  # a numbered list item's number ("2." or "(2)")
+
+
+def _joined(lines: list[str]) -> str:
+    """Lines of one paragraph as one text; a line broken at a hyphen inside a word ("Oyinlola-" then "Bassey",
+    "marguerite.oyinlola-" then "bassey@...") is joined without a space."""
+    pieces: list[str] = []
+    for line in (l.strip() for l in lines):
+        if pieces and _WRAPPED_AT_HYPHEN.fullmatch(pieces[-1][-2:]) and line[:1].isalnum():
+            pieces[-1] += line
+        else:
+            pieces.append(line)
+    return " ".join(pieces)
 
 
 def emails_in(text: str) -> list[tuple[int, str]]:
@@ -168,9 +181,9 @@ def _list_units(lines: list[str], make) -> list[Unit]:
             items.append([line])
         else:
             intro.append(line)
-    units.extend(make(s, "sentence") for s in _sentences(" ".join(l.strip() for l in intro)))
+    units.extend(make(s, "sentence") for s in _sentences(_joined(intro)))
     for item in items:
-        text = " ".join(l.strip() for l in item)
+        text = _joined(item)
         cells = _cells(item[0]) if len(item) == 1 else ()
         number = _NUMBER.match(text)
         units.append(make(_BULLET.sub("", text, count=1), "item", cells, labels if cells else (), int(number.group(1)) if number else None))
@@ -198,11 +211,11 @@ def units_of(text: str, source: int, author: Address | None, first_paragraph: in
                 if any(_LABEL.match(l) and _is_name_label(_LABEL.match(l).group(1).strip()) for l in record):
                     units.append(make("\n".join(l.strip() for l in record), "record"))
                 else:
-                    units.extend(make(s, "sentence") for s in _sentences(" ".join(l.strip() for l in record)))
+                    units.extend(make(s, "sentence") for s in _sentences(_joined(record)))
         elif _is_list(lines):
             units.extend(_list_units(lines, make))
         else:
-            units.extend(make(s, "sentence") for s in _sentences(" ".join(l.strip() for l in lines)))
+            units.extend(make(s, "sentence") for s in _sentences(_joined(lines)))
     return units
 
 

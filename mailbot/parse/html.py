@@ -93,10 +93,29 @@ def _walk(element, out: _Writer, depth: int = 0, in_cell: bool = False) -> None:
         out.text(element.tail)
 
 
+# Read no more HTML than this: far more than any request's text needs, and a bound on the parser's time and memory.
+MAX_HTML = 1_000_000
+# A tag this long holds thousands of attributes (the parser checks each against the rest: quadratic, in C code no
+# time budget can interrupt); it is read as the bare tag. Each match stops at the next < or >: linear.
+_MONSTROUS_TAG = re.compile(r"<([A-Za-z][\w:-]{0,30}+)[^<>]{4000,}+>")
+_DATA_URI = re.compile(r"data:[\w/+.-]{1,60}+;base64,[A-Za-z0-9+/=\s]{200,}+")
+
+
+def tame(markup: str) -> tuple[str, bool]:
+    """The HTML the parser is given: inline data (images) and monstrous tags made small, and no more than
+    MAX_HTML characters. True when something was cut that may have held text."""
+    markup = _DATA_URI.sub("data:,", markup)
+    markup = _MONSTROUS_TAG.sub(r"<\1>", markup)
+    if len(markup) > MAX_HTML:
+        return markup[:MAX_HTML], True
+    return markup, False
+
+
 def html_to_text(markup: str) -> str:
     """Readable text of an HTML document; returns "" for markup that cannot be read."""
     if not markup or not markup.strip():
         return ""
+    markup, _ = tame(markup)
     try:
         root = lxml_html.document_fromstring(markup)
     except (etree.ParserError, ValueError):

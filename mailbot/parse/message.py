@@ -98,6 +98,7 @@ class Email:
     # Why the From header cannot be taken at its word (several addresses, invisible characters): such a sender is
     # never authenticated, and never taken for a person of the directory.
     sender_doubts: tuple[str, ...] = ()
+    truncated: bool = False  # part of the body was too long to read (held for a person: more may be asked for)
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

@@ -15,13 +15,16 @@ from types import MappingProxyType
 from mailparser.utils import get_addresses
 
 from mailbot.parse.auth_results import parse_auth_results
-from mailbot.parse.html import html_to_text
+from mailbot.parse.html import MAX_HTML, html_to_text, tame
 from mailbot.parse.message import Address, Attachment, Email, Embedded
 from mailbot.parse.thread import split_thread, subject_kind
 
 log = logging.getLogger(__name__)
 
 _MAX_DEPTH = 30
+_MAX_ATTACHED = 20  # attached messages read (more are counted, not read: the message is held)
+_MAX_PARTS = 5000  # MIME parts: a message with more is held unread (no request needs them; parsing them takes long)
+_MAX_HEADER = 8192  # characters of a header decoded; the rest is never needed
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200c\u200d\u2060\ufeff]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
@@ -31,10 +34,10 @@ _SINGLE_BYTE_LIARS = {"ascii", "iso8859-1", "cp1252", "iso8859-15"}
 
 
 def clean_header(value: object) -> str:
-    """A header value decoded from RFC 2047, unfolded, without control characters."""
+    """A header value decoded from RFC 2047, unfolded, without control characters; at most _MAX_HEADER long."""
     if value is None:
         return ""
-    raw = str(value)
+    raw = str(value)[:_MAX_HEADER]
     if "=?" not in raw:
         text = " ".join(raw.split())
         if text.isascii() and text.isprintable():
@@ -88,6 +91,7 @@ class _Collector:
         self.attachments: list[Attachment] = []
         self.attached_messages: list[Message] = []
         self.problems: list[str] = []
+        self.truncated = False
 
     def walk(self, part: Message, depth: int = 0) -> None:
         if depth > _MAX_DEPTH:
@@ -148,6 +152,9 @@ class _Collector:
         plain = "\n\n".join(t for t in self.plain if t.strip())
         if plain:
             return plain
+        if any(tame(h)[1] for h in self.html):
+            self.truncated = True
+            self.problems.append(f"the HTML is longer than {MAX_HTML:,} characters: only its beginning was read")
         return "\n\n".join(html_to_text(h) for h in self.html if h.strip())
 
 
@@ -229,7 +236,7 @@ def _best_alternative(children: list[Message]) -> Message | None:
         return None
     for child in children:
         if child.get_content_type() == "text/html" and not _is_attachment(child):
-            payload = child.get_payload(decode=True) or b""
+            payload = (child.get_payload(decode=True) or b"")[:MAX_HTML]
             if b"<t" in payload and _TABLE_OF_ADDRESSES.search(payload):
                 return child
     for wanted in ("text/plain", "text/html"):
@@ -243,8 +250,10 @@ def _best_alternative(children: list[Message]) -> Message | None:
 
 
 def invisible_in(text: str) -> bool:
-    """Does the text hold a control or invisible character (zero-width, bidi, soft hyphen, Unicode tags...)?"""
-    return bool(_INVISIBLE.search(text)) or any(unicodedata.category(c) in ("Cf", "Cc", "Co", "Cn") for c in text if not c.isascii())
+    """Does the text hold a control or invisible character (zero-width, bidi, soft hyphen, Unicode tags, a space
+    other than the plain one...)?"""
+    return bool(_INVISIBLE.search(text)) or any(unicodedata.category(c) in ("Cf", "Cc", "Co", "Cn", "Zs", "Zl", "Zp")
+                                                for c in text if not c.isascii())
 
 
 def _addresses(pairs: object) -> tuple[Address, ...]:
@@ -252,7 +261,7 @@ def _addresses(pairs: object) -> tuple[Address, ...]:
     invisible character keeps it (visibly marked): cleaned away, it would become another, real, address."""
     found = []
     for display, address in pairs if isinstance(pairs, (list, tuple)) else ():
-        raw = str(address or "").strip().strip("<>")
+        raw = str(address or "").strip(" \t\r\n").strip("<>")
         if invisible_in(raw):
             address = "".join("\ufffd" if invisible_in(c) else c for c in raw)
         else:
@@ -267,8 +276,10 @@ def _sender_doubts(message: Message, senders: tuple[Address, ...]) -> tuple[str,
     values = message.get_all("from") or []
     if len(senders) > 1 or len(values) > 1:
         doubts.append("the From header names more than one address")
-    if any("\ufffd" in s.email for s in senders) or any(invisible_in(_at_sign_part(str(v))) for v in values):
+    if any("\ufffd" in s.email for s in senders) or any(invisible_in(_at_sign_part(str(v)).strip(" \t\r\n")) for v in values):
         doubts.append("the From address holds invisible characters")
+    elif any(not s.email.isascii() for s in senders):
+        doubts.append("the From address holds characters outside ASCII (they may only look like a directory address)")
     return tuple(doubts)
 
 
@@ -282,7 +293,7 @@ def _address_headers(message: Message) -> dict[str, tuple[Address, ...]]:
     """From, Reply-To, To and Cc, each from its first occurrence, read by mail-parser (RFC 2047 names decoded)."""
     first: dict[str, object] = {}
     for name, value in message.items():
-        first.setdefault(str(name).strip().lower(), value)
+        first.setdefault(str(name).strip().lower(), str(value)[:_MAX_HEADER])  # 60,000 addresses are not read
     return {name: _addresses(get_addresses(first[name], decode_names=True)) if name in first else ()
             for name in ("from", "reply-to", "to", "cc")}
 
@@ -321,7 +332,7 @@ def _embedded_from_attached(message: Message, depth: int) -> tuple[Embedded, ...
     )
     found = [Embedded("forward", sender, subject, body, depth)]
     found.extend(nested)
-    for inner in collector.attached_messages:
+    for inner in collector.attached_messages[:_MAX_ATTACHED]:
         if depth < 5:
             found.extend(_embedded_from_attached(inner, depth + 1))
     return tuple(found)
@@ -330,9 +341,22 @@ def _embedded_from_attached(message: Message, depth: int) -> tuple[Embedded, ...
 def _normalise(text: str) -> str:
     """Line ends, spaces and invisible characters made plain; a run of spaces longer than any layout needs is cut
     to eight, so that no pattern ever meets a run of thousands (the slow shapes of tests/slow_mail.py)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ").replace("\t", " ")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = "\n".join(_tab_row(line) for line in text.split("\n")) if "\t" in text else text
     text = _LONG_SPACES.sub("        ", _SURROGATES.sub("\ufffd", _CONTROL.sub("", text)))
     return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def _tab_row(line: str) -> str:
+    """A row pasted from a spreadsheet or a form ("Jago<TAB>Emma<TAB>emma.jago@...", "Work Email<TAB>"): its cells
+    as a table row, "Jago | Emma | ...", as an HTML table's are; other tabs are spaces ("Name:<TAB>Jane")."""
+    cells = [cell.strip(" ") for cell in line.lstrip("\t ").rstrip(" ").split("\t")]
+    filled = [c for c in cells if c]
+    if len(filled) >= 3 or (len(filled) == 2 and not filled[0].endswith(":")):
+        return " | ".join(filled)
+    if len(filled) == 1 and len(cells) >= 2 and cells[0] and len(cells[0]) <= 40 and cells[0][-1:].isalnum():
+        return f"{cells[0]} |"  # a form's field left blank
+    return line.replace("\t", " ")
 
 
 def parse_email(raw: bytes) -> Email:
@@ -347,6 +371,11 @@ def parse_email(raw: bytes) -> Email:
 def _parse(raw: bytes) -> Email:
     if not raw or not raw.strip():
         return Email(unreadable="the message is empty")
+    if raw.count(b"\n--") > 2 * _MAX_PARTS:  # each part starts at a boundary line: counted without parsing
+        head = email.message_from_bytes(raw.split(b"\n\n", 1)[0][:65536] + b"\n\n")
+        sender = (_address_headers(head)["from"] or (None,))[0]
+        return Email(message_id=(_message_ids(clean_header(head.get("message-id"))) or (None,))[0], subject=clean_header(head.get("subject")),
+                     sender=sender, unreadable=f"the message has more than {_MAX_PARTS:,} MIME parts")
     # The standard library builds the MIME tree (as mail-parser would: the same call), mail-parser reads the
     # address headers, whatever shape they come in. mail-parser's whole parse would also decode every
     # attachment and parse every Received and Date header, which mailbot never reads: twice the time.
@@ -366,7 +395,7 @@ def _parse(raw: bytes) -> Email:
     collector.walk(message)
     body, embedded = split_thread(_normalise(collector.body_text()), subject, sender.name if sender else "", forwarding)
     attached: list[Embedded] = []
-    for inner in collector.attached_messages:
+    for inner in collector.attached_messages[:_MAX_ATTACHED]:  # a request is not in the 700th attached message
         attached.extend(_embedded_from_attached(inner, 1))
     problems = list(dict.fromkeys(collector.problems))
     if message.defects:
@@ -390,7 +419,7 @@ def _parse(raw: bytes) -> Email:
         headers=headers,
         auth=tuple(h for h in (parse_auth_results(_raw(v)) for v in message.get_all("authentication-results") or ()) if h),
         content_type=ctype,
-        report_type=(_param(message, "report-type") or None) if ctype == "multipart/report" else None,
+        report_type=((_param(message, "report-type") or "").strip().lower() or None) if ctype == "multipart/report" else None,
         return_path=clean_header(return_path) if return_path is not None else None,
         body=body,
         embedded=tuple(embedded) + tuple(attached),
@@ -398,4 +427,5 @@ def _parse(raw: bytes) -> Email:
         problems=tuple(problems),
         unreadable=unreadable,
         sender_doubts=_sender_doubts(message, senders),
+        truncated=collector.truncated or len(collector.attached_messages) > _MAX_ATTACHED,
     )

@@ -24,7 +24,9 @@ _FOOTER = re.compile(
     r"|\bthis (?:e-?mail|message|communication)(?: and any (?:files|attachments))?"
     r"(?: transmitted with it)? (?:is|are|may be|may contain|contains|and any)\b"
     r"|\bthe information (?:in|contained in) this (?:e-?mail|message)\b"
-    r"|\bregistered (?:in england|in scotland|office|company)\b",
+    r"|\bregistered (?:in england|in scotland|office|company)\b"
+    r"|\b(?:received|receive) this (?:e-?mail|message|communication) in error\b"
+    r"|\bif you are not the intended recipient\b",
     re.IGNORECASE,
 )
 
@@ -81,7 +83,8 @@ def split_signature(text: str, author_name: str = "") -> TextBody:
         stripped = line.strip()
         if not stripped:
             continue
-        rule = bool(_RULE.match(line)) and not _frames_a_form(lines, index)
+        # a rule under "... sent you a message:" or above a pasted form frames what follows; elsewhere it ends the text
+        rule = bool(_RULE.match(line)) and not _frames_a_form(lines, index) and not introduced
         if seen_content and (
             _DASHES.match(line) or is_sign_off(stripped) or rule or _FOOTER.search(stripped)
             or (_starts_with_name(stripped, names) and not introduced)

@@ -24,10 +24,7 @@ from mailbot.workers import EnginePool
 
 log = logging.getLogger(__name__)
 
-FOLDER_FOR = {"ignored": "ignored", "review": "review"}
-# A worker still busy this long after its message's time budget ran out is stuck where the budget's signal cannot
-# reach it (inside a C library): it is killed, and the message held with processing_timeout.
-_GRACE_SECONDS = 5  # every other outcome is answered: "processed"
+FOLDER_FOR = {"ignored": "ignored", "review": "review"}  # every other outcome is answered: "processed"
 
 
 def _address(address: str | None, lower: bool = True) -> str | None:
@@ -88,7 +85,7 @@ class InboxPass:
         # Triage runs on worker processes (at least one), so that a message that overruns its time budget can be
         # stopped whatever it is stuck in, and the pass goes on; each batch is decided with the directory of now.
         self.pool = EnginePool(triage, triage_for_pass, max(1, workers), build=partial(worker_engine, triage.settings, triage.directory),
-                               lost=partial(lost_in_pass, triage), deadline=triage.budget + _GRACE_SECONDS, adopt=adopt_directory)
+                               lost=partial(lost_in_pass, triage), deadline=triage.budget, adopt=adopt_directory)
         self.directory_now = directory_now or (lambda: triage.directory)
         self._directory: Directory = triage.directory
         self.store = store

@@ -48,12 +48,18 @@ def lost_in_pass(engine: Triage, raw: bytes, why: str) -> Triaged:
                    "the triage worker died while reading this message")
 
 
+ALARM_BEFORE = 1.0  # a worker's own alarm rings this long before the budget, at which its parent kills it
+
+
 def worker_engine(settings: Settings, directory: Directory) -> Triage:
-    """How a triage worker process starts: the service's logging, then its own engine."""
+    """How a triage worker process starts: the service's logging, then its own engine, whose alarm rings a second
+    before the budget (at the budget, a worker stuck where no signal reaches it is killed by the pass)."""
     from mailbot.service import logs
 
     logs.setup(settings.service.log_format)
-    return build_triage(settings, directory)
+    engine = build_triage(settings, directory)
+    engine.budget = max(0.5, engine.budget - ALARM_BEFORE)
+    return engine
 
 
 def adopt_directory(engine: Triage, directory: Directory) -> None:
