@@ -65,3 +65,11 @@ def test_how_well_an_address_spells_a_name(name, email, score):
 def test_short_forms_come_from_the_lexicon_not_the_code():
     assert spelling("Oluwaseun Adebayo", "seun.adebayo@x.co.uk") < 3  # no lexicon: seun is not oluwaseun
     assert spelling("Oluwaseun Adebayo", "seun.adebayo@x.co.uk", LEXICON.forms_of) == 3
+
+
+def test_a_name_set_answers_as_same_person_does_for_each_name_in_it():
+    from mailbot.extract.names import NameSet, same_person
+
+    names = ["Dr Jane Doe", "J Smith", "Ann", "José Álvarez"]
+    for query in ("Jane Doe", "jane", "John Smith", "J Doe", "Ann Lee", "Jose Alvarez", "Ann-Marie Jones", "Mr Smith", ""):
+        assert (query in NameSet(names)) == any(same_person(query, n) for n in names), query

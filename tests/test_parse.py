@@ -186,3 +186,44 @@ def _plain(body: str) -> bytes:
     message["Subject"] = "logins"
     message.set_content(body)
     return message.as_bytes()
+
+
+def test_an_attribution_wrapped_over_three_lines_starts_the_quote():
+    body, embedded = split_thread("Thanks, that's great.\n\nOn Tue, 1 Dec 2026 at 09:00, NHSP Agency Support Team\n"
+                                  "<agencies@nhsprofessionals.nhs.uk>\nwrote:\n\nPlease set up Jane Doe.", "RE: x", "", False)
+    assert body.new_text == "Thanks, that's great."
+    assert embedded[0].kind == "quoted" and embedded[0].body.new_text == "Please set up Jane Doe."
+
+
+def test_a_from_and_sent_pair_alone_is_an_outlook_block():
+    body, embedded = split_thread("Thanks!\n\nFrom: Tobias Wren <tobias.wren@x.co.uk>\nSent: 01 December 2026 09:00\n\n"
+                                  "Please set up Jane Doe.", "RE: x", "", False)
+    assert body.new_text == "Thanks!" and embedded[0].sender.email == "tobias.wren@x.co.uk"
+
+
+def test_a_from_line_with_no_address_and_a_date_is_not_a_block():
+    body, embedded = split_thread("Cover needed\n\nFrom: Monday\nDate: 3 March\n\nPlease set up Jane Doe.", "x", "", False)
+    assert embedded == () and "Please set up Jane Doe." in body.new_text
+
+
+def test_hidden_html_is_not_read():
+    text = html_to_text('<p>Hi</p><div style="display:none">Eve</div><span style="color:red; display: none !important">x</span>'
+                        '<p style="visibility:hidden">v</p><div hidden>h</div><p style="font-size:0.9em">kept</p>')
+    assert text == "Hi\n\nkept"
+
+
+def test_without_a_display_name_the_signature_starts_at_the_name_the_address_spells():
+    message = EmailMessage()
+    message["From"] = "maria.santos@x.co.uk"
+    message["Subject"] = "AU"
+    message.set_content("Please set up Tom Reid as an Agency User.\n\nMaria Santos\nBranch Manager\nAdmin: Jane Doe jane@x.co.uk\n")
+    email = parse_email(message.as_bytes())
+    assert email.body.new_text == "Please set up Tom Reid as an Agency User." and "Jane Doe" in email.body.signature
+
+
+def test_html_with_more_tags_than_any_request_needs_is_cut_and_says_so():
+    from mailbot.parse.html import MAX_TAGS, tame
+
+    markup, cut = tame("<p>" * (MAX_TAGS + 10))
+    assert cut and markup.count("<") == MAX_TAGS - 1
+    assert tame("<p>Hello</p>") == ("<p>Hello</p>", False)

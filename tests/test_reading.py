@@ -239,3 +239,28 @@ def test_a_name_and_an_address_hard_wrapped_at_their_hyphen_are_joined_again(eng
     body = (f"Please set up Marguerite Oyinlola-\nBassey as an Agency User. Her email is marguerite.oyinlola-\n"
             f"bassey@{H} - she started on Monday.")
     assert requests(engine, body) == [("Marguerite Oyinlola-Bassey", f"marguerite.oyinlola-bassey@{H}", "agency_user")]
+
+
+@pytest.mark.parametrize("body", [
+    f"Please set up Tom Reid (tom.reid@{H}) as an Agency User, but not until I confirm his start date.",
+    f"If Tom Reid (tom.reid@{H}) passes his probation, please set him up as an Agency User.",
+    f"Tom Reid (tom.reid@{H}) needs Agency User or Connect - I'll confirm which one tomorrow.",
+])
+def test_a_request_that_waits_on_a_condition_or_a_choice_is_doubted(engine, body):
+    assert any("condition" in d for d in doubts(engine, body))
+
+
+def test_let_me_know_if_you_need_anything_is_no_condition(engine):
+    assert doubts(engine, f"Please set up Tom Reid (tom.reid@{H}) as an Agency User. Let me know if you need anything.") == ()
+
+
+@pytest.mark.parametrize("context", [
+    "Jane Doe (jane.doe@{H}) finished with us last week.",
+    "Please give him the same access as Jane Doe (jane.doe@{H}).",
+    "Jane Doe (jane.doe@{H}) has gone on maternity leave, so no need to do anything for her.",
+    "Thanks for setting up Jane Doe (jane.doe@{H}) last week.",
+    "Could you swap the login from Jane Doe (jane.doe@{H}) to him?",
+])
+def test_a_person_named_only_as_context_beside_a_request_is_not_asked_for(engine, context):
+    body = f"Please set up Tom Reid (tom.reid@{H}) as an Agency User. " + context.format(H=H)
+    assert [r[1] for r in requests(engine, body)] == [f"tom.reid@{H}"]

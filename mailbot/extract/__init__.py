@@ -105,8 +105,10 @@ class Extractor:
         texts = [email.body.new_text, *(f.body.new_text for f in email.forwards)]
         cut_short = (any(len(t) > MAX_TEXT for t in texts) or len(email.forwards) > MAX_FORWARDS or email.truncated
                      or len(units) > MAX_UNITS)
-        return Extraction(tuple(requests), topics, stated_title(email.body.signature), cut_short,
-                          doubts(requests, people, self.lexicon, email.sender))
+        found = doubts(requests, people, self.lexicon, email.sender)
+        if requests and any(n.has(Cue.UNSETTLED) for n in notes if n.unit.source <= 1):
+            found = (*found, "the request waits on a condition, a confirmation or a choice still to be made")
+        return Extraction(tuple(requests), topics, stated_title(email.body.signature), cut_short, found)
 
 
 def _quieten(notes: list[Note], topics: bool) -> list[Note]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from mailbot.extract.annotate import AddressMention, NameMention, Note
 from mailbot.extract.lexicon import Lexicon
-from mailbot.extract.names import fold, same_person, spelling
+from mailbot.extract.names import NameSet, fold, same_person, spelling
 from mailbot.extract.rules import ReadingRules
 from mailbot.extract.units import record_fields
 
@@ -38,7 +38,7 @@ class Evidence:
         self.notes = notes
         self.lexicon = lexicon
         self.rules = rules
-        self.authors = [a for a in authors if a]
+        self.authors = NameSet(a for a in authors if a)
         self._targets: dict[tuple[int, int], bool] = {}
 
     # -- a name for an address ---------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class Evidence:
             features["distance_units"] = float(min(abs(other.index - note.index), 8))
             low, high = sorted((other.index, note.index))
             features["address_between"] = float(any(n.addresses for n in self.notes[low + 1: high]))
-        features["author"] = float(any(same_person(mention.name, a) for a in self.authors))
+        features["author"] = float(mention.name in self.authors)
         features["role_mailbox"] = float(self.lexicon.is_role_mailbox(address.local))
         features["target"] = float(self.is_target(other, mention))
         # "Her email: j.kowalczyk@...": the address is the person asked for a sentence or two before
@@ -180,7 +180,7 @@ class Evidence:
         return features
 
     def is_author(self, name: str | None) -> bool:
-        return bool(name) and any(same_person(name, a) for a in self.authors)
+        return bool(name) and name in self.authors
 
     def same_first_name(self, name: str, other: str | None) -> bool:
         return bool(other) and fold(name.split()[0]) == fold(other.split()[0])

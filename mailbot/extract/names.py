@@ -89,6 +89,45 @@ def same_person(name: str | None, other: str | None) -> bool:
     return last_a == last_b and first_a[:1] == first_b[:1] and (len(first_a) == 1 or len(first_b) == 1)
 
 
+class NameSet:
+    """Names to ask same_person() of all at once, in constant time however many there are (a message with hundreds
+    of attached messages has hundreds of authors)."""
+
+    def __init__(self, names) -> None:
+        self.whole: set[str] = set()
+        self.firsts: set[str] = set()  # every name's first word
+        self.single: set[str] = set()  # names of one word
+        self.initialled: dict[tuple[str, str], bool] = {}  # (surname, initial) -> some such name has only an initial
+        for raw in names:
+            name = _without_honorifics(raw or "")
+            if not name:
+                continue
+            words = name.split()
+            first = fold(words[0])
+            self.whole.add(fold(name))
+            self.firsts.add(first)
+            if len(words) == 1:
+                self.single.add(first)
+            else:
+                key = (fold(words[-1]), first[:1])
+                self.initialled[key] = self.initialled.get(key, False) or len(first) == 1
+
+    def __contains__(self, raw: str | None) -> bool:
+        name = _without_honorifics(raw or "")
+        if not name:
+            return False
+        if fold(name) in self.whole:
+            return True
+        words = name.split()
+        first = fold(words[0])
+        if len(words) == 1:
+            return first in self.firsts
+        if first in self.single:
+            return True
+        key = (fold(words[-1]), first[:1])
+        return key in self.initialled and (len(first) == 1 or self.initialled[key])
+
+
 def _without_honorifics(name: str) -> str:
     return " ".join(w for w in name.split() if w.lower().rstrip(".") not in HONORIFICS)
 

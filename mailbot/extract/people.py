@@ -370,7 +370,8 @@ class PeopleReader:
             if note.unit.cells and (after or before):  # a table row is about one person: "Tamsin | ... | Left us in May"
                 excluded.update(who for _, who in mentions)
             for start, end in after:
-                if _PRONOUN.search(note.text[start:end]):  # "Bronwen's DBS hasn't come back, so leave her off"
+                if _PRONOUN.search(note.text[start:end]) or _PRONOUN.match(note.text[end:end + 8].lstrip()):
+                    # "Bronwen's DBS hasn't come back, so leave her off"; "nothing is needed for her"
                     earlier = [spot for spot, _ in mentions if spot < start]
                     excluded.update(who for spot, who in mentions if earlier and spot == max(earlier))
                     continue

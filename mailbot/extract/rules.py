@@ -40,6 +40,7 @@ class Cue(str, enum.Enum):
     OTHERS = "others"
     SINGULAR_PRONOUN = "singular_pronoun"
     THIRD_PERSON = "third_person"
+    UNSETTLED = "unsettled"
 
 
 CONTEXTS = ("before_target", "after_target", "set_before", "set_after", "subject_target", "attributive", "thanks_for",

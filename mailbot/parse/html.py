@@ -15,6 +15,8 @@ from lxml import etree, html as lxml_html
 # A line the thread splitter reads as "quoted history starts here".
 QUOTE_MARK = "\u2063[quoted]"
 
+_HIDDEN_STYLE = re.compile(r"(?:^|;)\s*+(?:display\s*+:\s*+none|visibility\s*+:\s*+hidden|mso-hide\s*+:\s*+all"
+                           r"|font-size\s*+:\s*+0(?:px|pt|em)?\s*+(?:;|$|!)|max-height\s*+:\s*+0(?:px)?\s*+(?:;|$|!))", re.I)
 _SKIP = {"head", "style", "script", "title", "meta", "link", "xml", "template", "noscript", "svg", "object"}
 # Elements that end a paragraph, and elements that only end a line (Gmail writes a div per line,
 # Outlook a p class="MsoNormal" per line with empty ones between paragraphs).
@@ -51,12 +53,21 @@ class _Writer:
         return re.sub(r"\n{3,}", "\n\n", "\n".join(self.lines)).strip("\n")
 
 
+def _hidden(element) -> bool:
+    """Text the reader never sees (display:none, visibility:hidden, hidden, a zero-size font, mso-hide): a CRM's
+    preheader, or words slipped past the eye, is not what the sender asks."""
+    if element.get("hidden") is not None:
+        return True
+    style = element.get("style")
+    return bool(style) and bool(_HIDDEN_STYLE.search(style[:2000]))
+
+
 def _walk(element, out: _Writer, depth: int = 0, in_cell: bool = False) -> None:
     if not isinstance(element.tag, str):  # comments, processing instructions
         out.text(element.tail)
         return
     tag = element.tag.rsplit("}", 1)[-1].lower()
-    if tag in _SKIP or depth > 200:
+    if tag in _SKIP or depth > 200 or _hidden(element):
         out.text(element.tail)
         return
     css = (element.get("class") or "").lower()
@@ -95,6 +106,7 @@ def _walk(element, out: _Writer, depth: int = 0, in_cell: bool = False) -> None:
 
 # Read no more HTML than this: far more than any request's text needs, and a bound on the parser's time and memory.
 MAX_HTML = 1_000_000
+MAX_TAGS = 60_000  # and no more tags than this (a long request in HTML has a few thousand)
 # A tag this long holds thousands of attributes (the parser checks each against the rest: quadratic, in C code no
 # time budget can interrupt); it is read as the bare tag. Each match stops at the next < or >: linear.
 _MONSTROUS_TAG = re.compile(r"<([A-Za-z][\w:-]{0,30}+)[^<>]{4000,}+>")
@@ -106,9 +118,14 @@ def tame(markup: str) -> tuple[str, bool]:
     MAX_HTML characters. True when something was cut that may have held text."""
     markup = _DATA_URI.sub("data:,", markup)
     markup = _MONSTROUS_TAG.sub(r"<\1>", markup)
-    if len(markup) > MAX_HTML:
-        return markup[:MAX_HTML], True
-    return markup, False
+    cut = len(markup) > MAX_HTML
+    markup = markup[:MAX_HTML]
+    if markup.count("<") > MAX_TAGS:  # a million empty <p>s: the tree, and the walk over it, stay small
+        at = -1
+        for _ in range(MAX_TAGS):
+            at = markup.find("<", at + 1)
+        markup, cut = markup[:at], True
+    return markup, cut
 
 
 def html_to_text(markup: str) -> str:

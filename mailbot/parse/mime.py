@@ -328,7 +328,7 @@ def _embedded_from_attached(message: Message, depth: int) -> tuple[Embedded, ...
     sender = senders[0] if senders else None
     subject = clean_header(message.get("subject"))
     body, nested = split_thread(
-        _normalise(collector.body_text()), subject, sender.name if sender else "", subject_kind(subject) == "forward", depth
+        _normalise(collector.body_text()), subject, _author_name(sender), subject_kind(subject) == "forward", depth
     )
     found = [Embedded("forward", sender, subject, body, depth)]
     found.extend(nested)
@@ -345,6 +345,17 @@ def _normalise(text: str) -> str:
     text = "\n".join(_tab_row(line) for line in text.split("\n")) if "\t" in text else text
     text = _LONG_SPACES.sub("        ", _SURROGATES.sub("\ufffd", _CONTROL.sub("", text)))
     return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def _author_name(sender: Address | None) -> str:
+    """The sender's name, for finding where their signature starts: the display name, else what a first.last
+    address spells ("maria.santos@..." signs "Maria Santos")."""
+    if sender is None:
+        return ""
+    if sender.name.strip():
+        return sender.name
+    pieces = [p for p in re.split(r"[._-]+", sender.email.split("@", 1)[0]) if p]
+    return " ".join(pieces) if len(pieces) in (2, 3) and all(p.isalpha() and len(p) > 1 for p in pieces) else ""
 
 
 def _tab_row(line: str) -> str:
@@ -393,7 +404,7 @@ def _parse(raw: bytes) -> Email:
 
     collector = _Collector()
     collector.walk(message)
-    body, embedded = split_thread(_normalise(collector.body_text()), subject, sender.name if sender else "", forwarding)
+    body, embedded = split_thread(_normalise(collector.body_text()), subject, _author_name(sender), forwarding)
     attached: list[Embedded] = []
     for inner in collector.attached_messages[:_MAX_ATTACHED]:  # a request is not in the 700th attached message
         attached.extend(_embedded_from_attached(inner, 1))

@@ -24,7 +24,9 @@ _HEADER = re.compile(
     re.IGNORECASE,
 )
 _FROM_NAMES = {"from", "von", "de"}
+_SENT = re.compile(r"^\s*+(?:[*>]\s*+)*+(?:Sent|Date|Gesendet|Envoyé)\s*+(?:\*\s*+)?:\s*+\S", re.I)
 _WROTE = re.compile(r"^\s*+(?:On|Am|Le)\b.{4,300}\b(?:wrote|writes|schrieb|a écrit)\s*+:\s*+$", re.I)
+_WROTE_WORDS = re.compile(r"(?:wrote|writes|schrieb|a écrit)\s*+:\s*+$", re.I)
 _WROTE_STARTS = {"on ", "am ", "le "}
 _QUOTED = re.compile(r"^\s*+>")
 _SUBJECT_PREFIX = re.compile(r"^\s*+(?:\[\s*+)?(re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*+(?:\[\d++\]\s*+)?:", re.I)
@@ -54,7 +56,22 @@ def _header_block_at(lines: list[str], index: int) -> bool:
             others += 1
         elif not line.strip():
             break
-    return others >= 2
+    # "From: X <x@...>" then "Sent: <date>" and nothing more: Outlook's block cut short, a quote all the same
+    return others >= 2 or (others == 1 and "@" in match.group(2) and bool(_SENT.match(lines[index + 1] if index + 1 < len(lines) else "")))
+
+
+def _attribution_lines(lines: list[str], index: int) -> int:
+    """How many lines the attribution starting here takes ("On ..., X wrote:", which mail clients wrap over up to
+    three lines: "On Tue, 1 Dec 2026 at 09:00, NHSP Agency Support Team" / "<agencies@...>" / "wrote:"); 0 if none."""
+    for count in (1, 2, 3):
+        if index + count > len(lines) or (count > 1 and not lines[index + count - 1].strip()):
+            return 0
+        joined = " ".join(lines[index: index + count])
+        if not _WROTE_WORDS.search(joined[-40:]):
+            continue  # the attribution ends "wrote:": a cheap look before the pattern
+        if _WROTE.match(joined) and (count == 1 or not _WROTE.match(lines[index + count - 1])):
+            return count
+    return 0
 
 
 def _boundary(lines: list[str]) -> tuple[int, int, str] | None:
@@ -77,10 +94,7 @@ def _boundary(lines: list[str]) -> tuple[int, int, str] | None:
             if following is not None and _FORWARD_MARK.match(lines[following]):
                 return index, following + 1, "forward"  # Gmail puts what it forwards in its quote container
             return index, index + 1, "quote"
-        if line.lstrip()[:3].lower() in _WROTE_STARTS and (
-            _WROTE.match(line)
-            or (index + 1 < len(lines) and _WROTE.match(f"{line} {lines[index + 1]}") and not _WROTE.match(lines[index + 1]))
-        ):
+        if line.lstrip()[:3].lower() in _WROTE_STARTS and _attribution_lines(lines, index):
             return index, index, "quote"
         if _QUOTED.match(line):
             return index, index, "quote"
@@ -154,10 +168,8 @@ def split_thread(text: str, subject: str, author_name: str, forwarding: bool, de
     if kind == "quote":
         quoted_lines, after = _quote_run(rest)
         # The attribution ("On ..., X wrote:", perhaps over two lines) says who wrote it; it is not the text.
-        for cut in (1, 2):
-            if len(quoted_lines) >= cut and _WROTE.match(" ".join(quoted_lines[:cut])):
-                quoted_lines = quoted_lines[cut:]
-                break
+        cut = _attribution_lines(quoted_lines, 0) if quoted_lines and quoted_lines[0].lstrip()[:3].lower() in _WROTE_STARTS else 0
+        quoted_lines = quoted_lines[cut:]
         inner_body, inner_embedded = split_thread("\n".join(_unquote(quoted_lines)), "", "", False, depth + 1)
         embedded = (Embedded("quoted", None, "", inner_body, depth + 1), *(_as_quoted(e) for e in inner_embedded))
         if any(line.strip() for line in after):  # answers written below a quote are the author's text too
