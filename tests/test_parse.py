@@ -227,3 +227,18 @@ def test_html_with_more_tags_than_any_request_needs_is_cut_and_says_so():
     markup, cut = tame("<p>" * (MAX_TAGS + 10))
     assert cut and markup.count("<") == MAX_TAGS - 1
     assert tame("<p>Hello</p>") == ("<p>Hello</p>", False)
+
+
+def test_a_delivery_report_names_the_recipients_that_failed_for_good_and_the_message_returned():
+    report = (b"From: MAILER-DAEMON@mx.example\nTo: agencies@nhsprofessionals.nhs.uk\nSubject: Undelivered\n"
+              b"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+              b"--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n"
+              b"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns;mx.example\n\n"
+              b"Final-Recipient: rfc822;Jo.Bloggs@x.co.uk\nAction: failed\nStatus: 5.1.1\n\n"
+              b"Final-Recipient: rfc822;later@x.co.uk\nAction: delayed\nStatus: 4.4.1\n"
+              b"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: <mailbot.1@nhsprofessionals.nhs.uk>\nSubject: Re: AU\n"
+              b"--b--\n")
+    email = parse_email(report)
+    assert email.delivery.failed == ("jo.bloggs@x.co.uk",)
+    assert email.delivery.returned == ("<mailbot.1@nhsprofessionals.nhs.uk>",)
+    assert parse_email(_plain("Hello")).delivery is None

@@ -264,3 +264,53 @@ def test_let_me_know_if_you_need_anything_is_no_condition(engine):
 def test_a_person_named_only_as_context_beside_a_request_is_not_asked_for(engine, context):
     body = f"Please set up Tom Reid (tom.reid@{H}) as an Agency User. " + context.format(H=H)
     assert [r[1] for r in requests(engine, body)] == [f"tom.reid@{H}"]
+
+
+# -- the third sealed round (tests/data/independent/*-round3) -------------------------------------------------------
+
+
+def test_a_leaver_who_left_the_agency_is_not_given_what_the_subject_asks_for_someone_else(engine):
+    body = (f"Sophie Lambton (sophie.lambton@{H}) left Harrowgate at the end of October. Her replacement, Tamara Osei, "
+            f"started today. Could you please set Tamara up? Tamara Osei tamara.osei@{H}")
+    assert requests(engine, body, subject="Agency User login (Tamara Osei)") == [("Tamara Osei", f"tamara.osei@{H}", "agency_user")]
+
+
+def test_a_table_column_of_line_managers_is_context(engine):
+    body = (f"Both need NHSP:Connect please.\n\nName | Work email | Reports to\n"
+            f"Kwabena Asamoah | kwabena.asamoah@{H} | Fiona MacAskill <fiona.macaskill@{H}>\n")
+    assert requests(engine, body) == [("Kwabena Asamoah", f"kwabena.asamoah@{H}", "nhsp_connect")]
+
+
+def test_a_postscript_after_the_sign_off_is_read(engine):
+    body = (f"Could you set up Agency User logins for:\n\nAnya Petrova - anya.petrova@{H}\nLiam Gorecki - liam.gorecki@{H}\n\n"
+            "Thanks,\nMaria\n\nP.S. Sorry - scratch Liam, he's handed his notice in.")
+    assert [r[1] for r in requests(engine, body)] == [f"anya.petrova@{H}"]
+
+
+def test_what_the_author_has_had_for_years_is_not_asked_for(engine):
+    body = "I've had an Agency User login for a few years now and that's all fine. Could you please also give me NHSP:Connect?"
+    assert [r[2] for r in requests(engine, body)] == ["nhsp_connect"]
+
+
+def test_a_pronoun_after_replacing_is_not_the_one_doing_the_replacing(engine):
+    body = (f"Martin Haworth (martin.haworth@{H}) finishes with us on Friday. Jess is replacing him and will need an "
+            f"Agency User login. Her email address is jess.k@{H}.")
+    assert [r[1] for r in requests(engine, body)] == [f"jess.k@{H}"]
+
+
+def test_a_password_question_about_he_is_the_colleagues_not_the_authors(engine):
+    body = (f"My own login is working fine - this is about our new consultant, Reuben Astley. He got his username but no "
+            f"password and he isn't sure how to create one. His email is reuben.astley@{H}.")
+    assert requests(engine, body) == [("Reuben Astley", f"reuben.astley@{H}", "password_help")]
+
+
+def test_a_person_on_hold_in_a_list_is_left_out_and_holds_up_nobody_else(engine):
+    body = (f"Please set up Agency User access for:\n\n- Rashida Begum - rashida.begum@{H}\n"
+            f"- Craig Dunmore - craig.dunmore@{H} - ON HOLD: please do not set Craig up until I confirm\n")
+    assert requests(engine, body) == [("Rashida Begum", f"rashida.begum@{H}", "agency_user")]
+    assert doubts(engine, body) == ()
+
+
+def test_not_got_his_work_account_yet_is_not_having_it(engine):
+    body = f"Please set up Agency User for:\n\n- Tom Ashby - tom.ashby@{H} (he's not got his work account yet)\n"
+    assert [r[2] for r in requests(engine, body)] == ["agency_user"]

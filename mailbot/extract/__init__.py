@@ -106,7 +106,11 @@ class Extractor:
         cut_short = (any(len(t) > MAX_TEXT for t in texts) or len(email.forwards) > MAX_FORWARDS or email.truncated
                      or len(units) > MAX_UNITS)
         found = doubts(requests, people, self.lexicon, email.sender)
-        if requests and any(n.has(Cue.UNSETTLED) for n in notes if n.unit.source <= 1):
+        excluded = {u for p in people if p.context is not None for u in p.units}
+        asked_for = {u for p in people if p.context is None for u in p.units}
+        # a condition on someone left out ("Craig - ON HOLD: do not set him up until I confirm") unsettles nothing
+        if requests and any(n.has(Cue.UNSETTLED) and not (n.index in excluded and n.index not in asked_for)
+                            for n in notes if n.unit.source <= 1):
             found = (*found, "the request waits on a condition, a confirmation or a choice still to be made")
         return Extraction(tuple(requests), topics, stated_title(email.body.signature), cut_short, found)
 

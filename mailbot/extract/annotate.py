@@ -98,7 +98,7 @@ class Annotator:
             accesses=tuple(self.access.find(text)), cues=cues, topics=tuple(self.topics.raised(text)),
             password=self.topics.asks_password_help(text) if unit.kind != "subject" else False,
             item_number=unit.number, number_references=tuple(int(m.group(1)) for m in _NUMBER_REFERENCE.finditer(text)),
-            context_spans=self._context_spans(text),
+            context_spans=self._context_spans(text) + self._context_cells(unit),
         )
 
     def _context_spans(self, text: str) -> tuple[tuple[int, int], ...]:
@@ -109,6 +109,21 @@ class Annotator:
             if field.match(line):
                 spans.append((start, start + len(line)))
             start += len(line) + 1
+        return tuple(spans)
+
+    def _context_cells(self, unit: Unit) -> tuple[tuple[int, int], ...]:
+        """The cells of a table row under a column about someone else ("Reports to", "Line manager")."""
+        if not unit.cells or not unit.labels:
+            return ()
+        field = self.rules.context["context_field"]
+        spans, at = [], 0
+        for cell, label in zip(unit.cells, unit.labels):
+            start = unit.text.find(cell, at) if cell else -1
+            if start < 0:
+                continue
+            at = start + len(cell)
+            if field.match(f"{label}:"):
+                spans.append((start, at))
         return tuple(spans)
 
     # -- names -------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from mailbot.extract.access import AccessMention, How, resolve
 from mailbot.extract.annotate import Note
 from mailbot.extract.people import Person
+from mailbot.extract.names import fold, same_person
 from mailbot.extract.rules import Cue, ReadingRules
 from mailbot.policy import Policy
 
@@ -48,7 +49,7 @@ class Binder:
                 self.about.setdefault(unit, []).append(person)
         self.context_notes = {u for p in people if p.context is not None for u in p.units}
         self.owned = {u for p in self.requesters for u in p.units if self._asked(notes[u])}
-        self.general = [m for n in notes if n.index not in self.owned and n.index not in self.context_notes and self._asks(n)
+        self.general = [(n, m) for n in notes if n.index not in self.owned and n.index not in self.context_notes and self._asks(n)
                         for m in self._asked(n)]
 
     def _asked(self, note: Note) -> tuple[AccessMention, ...]:
@@ -94,7 +95,9 @@ class Binder:
             paragraphs = {(self.notes[u].unit.source, self.notes[u].unit.paragraph) for u in person.units}
             mentions = [m for n in self.notes if (n.unit.source, n.unit.paragraph) in paragraphs and n.index not in self.owned
                         and self._asks(n) for m in self._asked(n)]
-        general = self.general
+        # what the message asks for everyone, but not from a note that names someone else and not them ("New
+        # starter - Agency User (Tamara Osei)" is Tamara's, not that of the leaver named in the text)
+        general = [m for n, m in self.general if not (self._names_other(n, person) and not self._names(n, person))]
         if not mentions and not person.password_help:
             mentions = general
         elif mentions and any(self.notes[u].has(Cue.ADDITIVE) and self._asked(self.notes[u]) for u in person.units
@@ -114,6 +117,17 @@ class Binder:
                 if m.how == How.PURPOSE and not m.negated]
 
     @staticmethod
+    def _names(note: Note, person: Person) -> bool:
+        """Does the note name this person (in full, or by first name)?"""
+        if not person.name:
+            return False
+        first = fold(person.name.split()[0])
+        return any(same_person(m.name, person.name) or fold(m.name) == first for m in note.names)
+
+    def _names_other(self, note: Note, person: Person) -> bool:
+        return any(other is not person and self._names(note, other) for other in self.requesters)
+
+    @staticmethod
     def _asks(note: Note) -> bool:
         """Does a note that no person owns ask for its accesses? A sentence must ask ("Mo has had AU since March"
         asks nothing); a subject, a list item or a table row stands for the request it heads or belongs to."""
@@ -127,8 +141,12 @@ class Binder:
     def _wants_access(self, person: Person) -> bool:
         """Does the text around a person ask for access of some kind, even without naming it?"""
         paragraphs = {(self.notes[u].unit.source, self.notes[u].unit.paragraph) for u in person.units}
+        # the paragraph just before, where it asks for nobody named ("can you set our new assistant up with a login
+        # please" and then "Hannah Bexley - hannah.bexley@...")
+        before = {(source, paragraph - 1) for source, paragraph in paragraphs}
         return any(
             (n.has(Cue.ACCESS_INTENT) or n.requested_accesses()) and n.has(Cue.ASK)
             and not (n.has(Cue.REMOVAL) or n.has(Cue.DONE) and not n.has(Cue.DIRECT_ASK))
             for n in self.notes if (n.unit.source, n.unit.paragraph) in paragraphs or n.unit.kind == "subject"
+            or ((n.unit.source, n.unit.paragraph) in before and n.index not in self.about)
         )

@@ -304,7 +304,7 @@ class PeopleReader:
                              if not self.evidence.is_author(m.name) and not m.organisation and not m.role and not m.place
                              and not note.in_context(m.start) and (m.given or m.honorific) and not m.not_name_words]
                 if not about and note.has(Cue.THIRD_PERSON):
-                    previous = self._previous_person(note)
+                    previous = self._previous_person(note, others=True)  # "he isn't sure how": not the author
                     about = [self.people[previous]] if previous is not None else []
                 if not about:
                     about = [self.author_person(note)]
@@ -371,9 +371,16 @@ class PeopleReader:
                 excluded.update(who for _, who in mentions)
             for start, end in after:
                 if _PRONOUN.search(note.text[start:end]) or _PRONOUN.match(note.text[end:end + 8].lstrip()):
-                    # "Bronwen's DBS hasn't come back, so leave her off"; "nothing is needed for her"
-                    earlier = [spot for spot, _ in mentions if spot < start]
-                    excluded.update(who for spot, who in mentions if earlier and spot == max(earlier))
+                    # "Bronwen's DBS hasn't come back, so leave her off"; "nothing is needed for her": the one named
+                    # last before, but not in the cue's own clause ("Jess is replacing him": him is not Jess)
+                    clause = clause_around(note.text, start)[0]
+                    earlier = [spot for spot in named if spot < clause]
+                    if earlier:  # "Lowenna Hicks already has AU, so nothing is needed for her": Lowenna, whoever she is
+                        excluded.update(who for spot, who in mentions if spot == max(earlier))
+                    elif not [spot for spot in named if spot < start]:
+                        before_note = self._person_before(note)
+                        if before_note is not None:
+                            excluded.add(before_note)
                     continue
                 later = [spot for spot in named if 0 <= spot - end <= _REACH]  # "ignore Euan", not "rather than wait ... Joy"
                 excluded.update(who for spot, who in mentions if later and spot == min(later))
@@ -409,9 +416,16 @@ class PeopleReader:
                     found.append((mention.start, index))  # "ignore Dan Whitely" for dan.whitely@..., named nowhere else
         return sorted(set(found))
 
-    def _previous_person(self, note: Note) -> int | None:
+    def _person_before(self, note: Note) -> int | None:
+        """The person named last in the units before this one (of the same author)."""
+        earlier = [(max(u for u in p.units if u < note.index), i) for i, p in enumerate(self.people)
+                   if any(u < note.index and self.notes[u].unit.source == note.unit.source for u in p.units)]
+        return max(earlier)[1] if earlier else None
+
+    def _previous_person(self, note: Note, others: bool = False) -> int | None:
         earlier = [(max(u for u in p.units if u <= note.index), i) for i, p in enumerate(self.people)
-                   if any(u <= note.index and self.notes[u].unit.source == note.unit.source for u in p.units)]
+                   if any(u <= note.index and self.notes[u].unit.source == note.unit.source for u in p.units)
+                   and not (others and p.is_author)]
         return max(earlier)[1] if earlier else None
 
 

@@ -11,7 +11,7 @@ _NUMBER = re.compile(r"^\s*+\(?(\d{1,2})[.)]")
 _BULLET = re.compile(r"^\s*(?:[•*·◦▪‣○●■►➢✓\-–—]|\(?\d{1,2}[.)]|\(\d{1,2}\)|[a-hA-H][.)])\s+")
 # Starts only where a run of address characters starts: no quadratic search through long tokens.
 _EMAIL = re.compile(r"(?<![\w.+'’-])[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+")
-_LABEL = re.compile(r"^\s*+(?:[*•-]\s*+)?([A-Za-z][A-Za-z /'’-]{1,30}?)\s*+[:=]\s*+(.*)$")
+_LABEL = re.compile(r"^\s*+(?:[*•-]\s*+)?([A-Za-z][A-Za-z /'’-]{1,30}?)\s*+[:=]\s*+(?:\|\s*+)?(.*)$")  # "Name: | Jo" (a table)
 # The person's name and address in a form ("Name:", "New user full name:", "Work email:"), not another's ("Line
 # manager name:", "Submitted by:", "Personal email:", "Company name:") and not a login name ("User name:").
 _NOT_THE_PERSONS = r"(?!.*\b(?:company|agency|organi[sz]ation|branch|site|office|manager|managers|submitted|requested|approved|authori[sz]ed|your|sender|contact|business|trading|ward|unit|team|personal|home|private|alternative|other|previous)\b)"

@@ -72,6 +72,14 @@ class Embedded:
     depth: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a delivery status notification says: recipients that failed for good, and the message that came back."""
+
+    failed: tuple[str, ...] = ()  # addresses (lower case) with Action: failed and a 5.x.x status
+    returned: tuple[str, ...] = ()  # Message-IDs of the returned message (and of what it answered)
+
+
 @dataclass(frozen=True)
 class Email:
     """A message as mailbot understands it."""
@@ -99,6 +107,7 @@ class Email:
     # never authenticated, and never taken for a person of the directory.
     sender_doubts: tuple[str, ...] = ()
     truncated: bool = False  # part of the body was too long to read (held for a person: more may be asked for)
+    delivery: Delivery | None = None  # a delivery status notification's report (a bounce)
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from mailparser.utils import get_addresses
 
 from mailbot.parse.auth_results import parse_auth_results
+from mailbot.parse.delivery import delivery_report
 from mailbot.parse.html import MAX_HTML, html_to_text, tame
 from mailbot.parse.message import Address, Attachment, Email, Embedded
 from mailbot.parse.thread import split_thread, subject_kind
@@ -439,4 +440,5 @@ def _parse(raw: bytes) -> Email:
         unreadable=unreadable,
         sender_doubts=_sender_doubts(message, senders),
         truncated=collector.truncated or len(collector.attached_messages) > _MAX_ATTACHED,
+        delivery=delivery_report(message) if message.is_multipart() else None,
     )

@@ -14,6 +14,7 @@ _SIGN_OFF_WORDS = frozenset(
 _SIGN_OFF_CORE = frozenset("thanks thank thankyou thx tia ta cheers regards wishes sincerely faithfully best".split())
 _WORD = re.compile(r"[\w&']+")
 _DASHES = re.compile(r"^\s*--\s*$")
+_POSTSCRIPT = re.compile(r"^\s*+p\.?\s?s\.?(?:\s|:|-|,)", re.I)
 _RULE = re.compile(r"^\s*+(?:_{5,}+|-{5,}+|={5,}+|\*{5,}+)\s*+$")
 # A form's field ("New user full name:  Ella-Rose Whitfield"): a rule line above such lines frames a form, not a footer.
 _FIELD = re.compile(r"^\s*+[A-Za-z][A-Za-z /'’()&-]{1,40}+:\s*+\S")
@@ -73,6 +74,19 @@ def _frames_a_form(lines: list[str], index: int) -> bool:
     return sum(1 for line in following if _FIELD.match(line)) >= 2
 
 
+def _with_postscript(text: list[str], rest: list[str]) -> TextBody:
+    """The text and what follows it; a P.S. after the sign-off (before any "--" signature) is the author's text."""
+    for index, line in enumerate(rest[:40]):
+        if _DASHES.match(line):
+            break
+        if _POSTSCRIPT.match(line):
+            end = next((i for i in range(index + 1, len(rest)) if not rest[i].strip()), len(rest))
+            text = [*text, "", *rest[index:end]]
+            rest = [*rest[:index], *rest[end:]]
+            break
+    return TextBody("\n".join(text).strip("\n"), "\n".join(rest).strip("\n"))
+
+
 def split_signature(text: str, author_name: str = "") -> TextBody:
     """Cut the text where the sign-off, signature or disclaimer starts."""
     lines = text.split("\n")
@@ -89,7 +103,7 @@ def split_signature(text: str, author_name: str = "") -> TextBody:
             _DASHES.match(line) or is_sign_off(stripped) or rule or _FOOTER.search(stripped)
             or (_starts_with_name(stripped, names) and not introduced)
         ):
-            return TextBody("\n".join(lines[:index]).strip("\n"), "\n".join(lines[index:]).strip("\n"))
+            return _with_postscript(lines[:index], lines[index:])
         if not seen_content and (_DASHES.match(line) or rule or _FOOTER.search(stripped)):
             return TextBody("", text.strip("\n"))
         seen_content = True
