@@ -142,6 +142,9 @@ class OutboxSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: StrictStr = "sqlite:///var/mailbot.db"
+    # Set when the file has a [database] section (not a key to write): `mailbot triage` then reads the
+    # conversations so far from it, read-only; without one it decides each message on its own.
+    in_file: StrictBool = False
 
 
 class ServiceSettings(_Section):
@@ -152,7 +155,8 @@ class ServiceSettings(_Section):
     triage_workers: NonNegativeInt = 0  # processes that triage a batch; 0: one per core (at most 4)
     max_message_bytes: PositiveInt = 25_000_000  # bigger messages are held, unread (message_too_large)
     message_timeout_seconds: PositiveFloat = 10  # a message that takes longer to read is held (processing_timeout)
-    replies_per_sender_per_hour: PositiveInt = 5  # beyond this, held (reply_rate_limited)
+    replies_per_sender_per_hour: PositiveInt = 5  # beyond this, held (reply_rate_limited), unless distinct and verified
+    repeat_window_days: NonNegativeInt = 30  # a person and access approved this recently is not approved again (0: never)
     send_attempts: PositiveInt = 8  # a reply that fails this often is given up (and held)
     retry_max_seconds: PositiveFloat = 900  # cap of the exponential backoff, sending and reconnecting
     log_format: Literal["auto", "json", "text"] = "auto"  # auto: JSON lines unless stderr is a terminal
@@ -245,6 +249,8 @@ def load_settings(path: Path | str) -> Settings:
     if "outbox" not in data:
         data["outbox"] = {"path": (base / "var" / "outbox").resolve()}
     database = data.get("database")
+    if isinstance(database, dict):
+        database["in_file"] = True
     url = database.get("url", "sqlite:///var/mailbot.db") if isinstance(database, dict) else "sqlite:///var/mailbot.db"
     if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
         data.setdefault("database", {})["url"] = f"sqlite:///{(base / url[len('sqlite:///'):]).resolve()}"  # relative to the file

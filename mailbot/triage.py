@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 
 from mailbot.budget import Overtime, time_budget
 from mailbot.decide import Decider, Decision
+from mailbot.decide import conversation
+from mailbot.decide.conversation import Recall
 from mailbot.directory import Directory, load_directory
 from mailbot.extract import Extraction, Extractor
 from mailbot.extract.lexicon import Lexicon
@@ -31,8 +34,10 @@ class TriageResult:
 class Triage:
     """The triage pipeline for one configuration; build it once, run it on many messages."""
 
-    def __init__(self, settings: Settings, policy: Policy, directory: Directory, html: bool = True):
+    def __init__(self, settings: Settings, policy: Policy, directory: Directory, html: bool = True, recall: Recall | None = None):
         self.settings = settings
+        self.recall = recall  # the conversations so far (read-only), or None: each message decided on its own
+        self.repeat_window = timedelta(days=settings.service.repeat_window_days)
         self.html = html  # render the replies' HTML part too (the CLI's JSON needs only the text)
         self.policy = policy
         self.directory = directory
@@ -54,10 +59,10 @@ class Triage:
         self.extractor.use_lexicon(self.lexicon.with_organisations(_organisation_names(directory)))
 
     @classmethod
-    def from_settings(cls, settings: Settings, html: bool = True) -> Triage:
+    def from_settings(cls, settings: Settings, html: bool = True, recall: Recall | None = None) -> Triage:
         policy = load_policy(settings.policy_file)
         directory = load_directory(settings.directory.organisations, settings.directory.people, policy.seniority_ranks)
-        return cls(settings, policy, directory, html)
+        return cls(settings, policy, directory, html, recall)
 
     def run(self, raw: bytes, key: str = "") -> TriageResult:
         """Triage one raw message within the time budget. Never raises for any input: what cannot be read is
@@ -87,13 +92,28 @@ class Triage:
             key = hashlib.sha256(raw).hexdigest()
         extraction = None
         ignored = self.decider.ignored(email)
+        earlier = self._earlier(email)
+        follows = earlier if earlier is not None and conversation.continues(earlier, self.decider.facts(email)) else None
         if not email.unreadable and ignored is None:
             try:
                 extraction = self.extractor.extract(email)
+                if follows is not None:
+                    details = self.extractor.details(email)
+                    if not follows.pending and conversation.asks_nothing(extraction, details):
+                        ignored = Decision("ignored", ("acknowledgement",), None, ())
+                    else:
+                        extraction = replace(extraction, requests=conversation.complete(
+                            follows, extraction, details, self.extractor.lexicon.forms_of))
             except Exception:  # a bug must hold one message, not stop the mailbox
                 log.exception("extraction failed for %s", email.message_id)
                 email = _with_problem(email, "mailbot could not read the requests in this message")
         decision = self.decider.decide(email, extraction, ignored)
+        decision = self._repeats(decision, email.message_id)
+        linked = follows if follows is not None else earlier if email.delivery is not None else None  # a bounce of our reply
+        decision = replace(decision, follows=linked.message if linked else None,
+                           conversation=linked.conversation if linked and linked.conversation else
+                           conversation.new_reference(email.message_id or key),
+                           bounced=email.delivery.failed if email.delivery is not None and linked is not None else ())
         try:
             reply = self.renderer.render(email, decision, key, html=self.html)
         except Exception:
@@ -103,9 +123,34 @@ class Triage:
         return TriageResult(email, extraction, decision, reply)
 
 
-def build_triage(settings: Settings, directory: Directory) -> Triage:
+    def _earlier(self, email: Email) -> conversation.Earlier | None:
+        """The conversation this message follows (by the reply it names, or the reference in its subject); a bounce's
+        returned message names the reply it bounces."""
+        if self.recall is None or email.unreadable:
+            return None
+        ids = [*(email.delivery.returned if email.delivery else ()), *filter(None, (email.in_reply_to,)), *reversed(email.references)]
+        try:
+            return self.recall.earlier(ids, conversation.reference_in(email.subject))
+        except Exception:  # the store unreachable: decided on its own, as without one
+            log.exception("the conversation of %s could not be read; deciding it on its own", email.message_id)
+            return None
+
+    def _repeats(self, decision: Decision, message_id: str | None) -> Decision:
+        """Requests approved within the repeat window are not approved again (already_approved)."""
+        pairs = [(d.request.email, d.request.access) for d in decision.requests if d.outcome == "approved" and d.request.email]
+        if self.recall is None or not pairs or not self.repeat_window:
+            return decision
+        try:
+            approvals = self.recall.approvals(pairs, datetime.now(timezone.utc) - self.repeat_window, message_id)
+        except Exception:
+            log.exception("earlier approvals could not be read; deciding without them")
+            return decision
+        return conversation.already_approved(decision, approvals)
+
+
+def build_triage(settings: Settings, directory: Directory, recall: Recall | None = None) -> Triage:
     """A triage engine for these settings deciding with this directory (how a worker process builds its own)."""
-    engine = Triage.from_settings(settings)
+    engine = Triage.from_settings(settings, recall=recall)
     engine.use_directory(directory)
     return engine
 

@@ -7,6 +7,8 @@ directory. Screenshots of every page go to tmp_path/screens and bench/out/screen
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 import shutil
@@ -170,7 +172,7 @@ def test_a_reviewer_works_the_queue_in_a_browser(browser, served, dovecot, imap_
     assert [a.addr_spec for a in reply["Cc"].addresses] == [CORRECTED]
     assert " ".join(str(reply["In-Reply-To"]).split()) == message_id("unknown")
     assert message_id("unknown") in str(reply["References"]).split()
-    assert str(reply["Subject"]) == "Re: Agency User access for Jane Doe"
+    assert re.fullmatch(r"Re: Agency User access for Jane Doe \[NHSP ref [2-9A-Z]{6}\]", str(reply["Subject"]))
     text = reply.get_body(("plain",)).get_content()
     assert CORRECTED in text and TYPO not in text and "We have accepted this request" in " ".join(text.split())
     assert TYPO not in approval.content.decode("utf-8", "replace")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from email import message_from_bytes, policy
 
 import pytest
@@ -21,7 +23,7 @@ def test_approved_reply_is_threaded_and_marked_automatic(engine):
     result = engine.run(request_mail("Please set up Jo Bloggs (jo.bloggs@harrowgatenursing.co.uk) as an Agency User.\n\nThanks\nMaria"))
     assert result.decision.outcome == "approved"
     message = message_from_bytes(result.reply.to_message().as_bytes(), policy=policy.default)
-    assert message["Subject"] == "Re: Agency user login"
+    assert re.fullmatch(r"Re: Agency user login \[NHSP ref [2-9A-Z]{6}\]", message["Subject"])
     assert message["In-Reply-To"] == "<abc123@harrowgatenursing.co.uk>"
     assert message["References"] == "<older@x.co.uk> <abc123@harrowgatenursing.co.uk>"
     assert message["Auto-Submitted"] == "auto-replied"
@@ -106,7 +108,7 @@ def test_public_answers_to_unverified_senders_echo_nothing_of_theirs(engine):
     result = engine.run(raw)
     assert result.decision.outcome == "informed" and not result.decision.verified
     reply = result.reply
-    assert reply.subject == "Re: your email to the NHSP Agency Support Team"
+    assert re.fullmatch(r"Re: your email to the NHSP Agency Support Team \[NHSP ref [2-9A-Z]{6}\]", reply.subject)
     assert reply.to[0].email == "victim@some-company.example" and reply.to[0].name == ""
     assert reply.cc == ()
     assert "evil" not in reply.text and "Prize" not in reply.text and "PRIZE" not in reply.text
@@ -117,7 +119,7 @@ def test_verified_senders_colleagues_are_told_where_to_go_for_247_time(engine):
     result = engine.run(request_mail("Please could Jo Bloggs (jo.bloggs@harrowgatenursing.co.uk) have 247 Time access?"))
     assert result.decision.outcome == "redirected" and result.decision.verified
     assert [a.email for a in result.reply.cc] == ["jo.bloggs@harrowgatenursing.co.uk"]
-    assert result.reply.subject == "Re: Agency user login"
+    assert re.fullmatch(r"Re: Agency user login \[NHSP ref [2-9A-Z]{6}\]", result.reply.subject)
     assert "247timesupport.co.uk" in result.reply.text
 
 

@@ -30,9 +30,11 @@ HELD = {"unknown": ["unknown_endorser"], "spoof": ["sender_not_authenticated"], 
 @pytest.fixture
 def mailbox(tmp_path, sqlite_url):
     """Three held messages and one approved automatically, passed once."""
+    # No repeat window: the worklist's duplicate flags are tested with the same person approved twice (with a
+    # window, the second is already_approved instead: tests/test_conversations.py).
     box = maildir_mailbox(tmp_path, sqlite_url, {
         "1-unknown": unknown_endorser(), "2-spoof": spoof(), "3-mismatch": mismatch(), "4-approved": approved("auto-one"),
-    })
+    }, repeat_window_days=0)
     box.run_once()
     assert sorted(box.folder("review")) == sorted(message_id(t) for t in HELD)
     return box
@@ -264,7 +266,7 @@ def _worklist(box) -> list[dict]:
     run = box.cli("worklist", "export")
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader(io.StringIO(run.stdout)))
-    assert run.stdout.splitlines()[0] == "name,work_email,organisation,access,endorser,approved_at,approved_by,duplicate_of"
+    assert run.stdout.splitlines()[0] == "name,work_email,organisation,access,endorser,approved_at,approved_by,duplicate_of,warnings"
     return rows
 
 

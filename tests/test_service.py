@@ -296,21 +296,34 @@ def test_a_message_over_the_size_limit_is_held_unanswered(service, dovecot, imap
         "review", ["message_too_large"], "review", None, ["message_too_large"])
 
 
-def test_a_sender_gets_at_most_five_automatic_replies_an_hour(service, dovecot, imap_user, smtp_server, sqlite_url):
+def test_a_busy_manager_is_answered_but_what_looks_like_a_loop_waits_past_five_replies_an_hour(service, dovecot, imap_user,
+                                                                                              smtp_server, sqlite_url):
     config, env = service()  # the default limit: 5 per sender per hour
-    tags = [f"burst-{n}" for n in range(1, 8)]
+    # Eight distinct starters from a verified manager on a Monday morning: every one answered.
+    tags = [f"starter-{n}" for n in range(1, 9)]
     dovecot.append(imap_user, [request_message(tag) for tag in tags])
-    run = run_once(config, env)
-    assert run.returncode == 0, run.stderr
+    assert run_once(config, env).returncode == 0
     answered = [" ".join(str(e.message["In-Reply-To"]).split()) for e in smtp_server.envelopes()]
-    assert answered == [f"<{tag}@harrowgatenursing.co.uk>" for tag in tags[:5]]
-    held = sorted(dovecot.message_ids(imap_user, FOLDER_PATHS["review"]))
-    assert held == [f"<{tag}@harrowgatenursing.co.uk>" for tag in tags[5:]]
+    assert answered == [f"<{tag}@harrowgatenursing.co.uk>" for tag in tags]
+    # The same words again and again under new Message-IDs (a loop, or a stuck client): the first answered, the rest held.
+    same = request_message("echo")
+    copies = [same.replace(b"<echo@", f"<echo-{n}@".encode()) for n in range(1, 5)]
+    dovecot.append(imap_user, copies)
+    smtp_server.clear()
+    assert run_once(config, env).returncode == 0
+    assert [" ".join(str(e.message["In-Reply-To"]).split()) for e in smtp_server.envelopes()] == ["<echo-1@harrowgatenursing.co.uk>"]
     rows = recorded(sqlite_url)
-    for tag in tags[5:]:
-        row = rows[f"<{tag}@harrowgatenursing.co.uk>"]
+    for n in range(2, 5):
+        row = rows[f"<echo-{n}@harrowgatenursing.co.uk>"]
         assert row["folder"] == "review" and row["review"] == ["reply_rate_limited"] and row["reply"] == "held", row
-    assert len(dovecot.messages(imap_user, FOLDER_PATHS["processed"])) == 5
+    # Anyone nobody verified (public password help) gets five an hour, distinct or not.
+    strangers = [(f"From: Sam <sam@example.org>\r\nTo: {OURS}\r\nSubject: password {n}\r\nMessage-ID: <pw-{n}@example.org>\r\n"
+                  f"\r\nI forgot my NHSP password ({n}), how do I reset it?\r\n").encode() for n in range(1, 8)]
+    dovecot.append(imap_user, strangers)
+    smtp_server.clear()
+    assert run_once(config, env).returncode == 0
+    assert len(smtp_server.envelopes()) == 5
+    assert sorted(m for m in dovecot.message_ids(imap_user, FOLDER_PATHS["review"]) if m.startswith("<pw-")) == ["<pw-6@example.org>", "<pw-7@example.org>"]
 
 
 def test_an_unreachable_mailbox_is_a_one_line_failure(service, dovecot, imap_user, smtp_server):

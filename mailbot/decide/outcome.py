@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from mailbot.extract import RequestedAccess
 
@@ -25,6 +26,8 @@ class RequestDecision:
     request: RequestedAccess
     outcome: str
     reasons: tuple[str, ...] = ()
+    approved_at: datetime | None = None  # already_approved: when it was approved before
+    repeat_of: int | None = None  # already_approved: the store's id of that earlier request (marked asked_again)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class Decision:
     # The sender is authenticated and in the directory: the reply may echo their subject and
     # name and copy in the people it concerns. Public answers to anyone else carry none of that.
     verified: bool = False
+    conversation: str | None = None  # the conversation's reference, carried in the reply's subject
+    follows: int | None = None  # the store's id of the message whose answer this one follows up (or bounces)
+    bounced: tuple[str, ...] = ()  # a bounce of mailbot's reply: the addresses that failed for good
 
     @property
     def answered(self) -> bool:

@@ -9,6 +9,7 @@ REASONS = MappingProxyType(
         "bounce": "A delivery failure report or a message from a mail server: nothing to answer.",
         "bulk_or_list": "Bulk or mailing-list mail: nothing to answer.",
         "own_message": "Sent from the agencies mailbox itself: answering it would loop.",
+        "acknowledgement": "A reply to mailbot's answer that asks for nothing (thanks, all sorted): nothing to answer.",
         # messages held for a person
         "sender_not_authenticated": "The sender's address could not be verified (no DMARC pass or aligned DKIM signature).",
         "unknown_organisation": "The sender's email domain belongs to no agency in the directory.",
@@ -33,5 +34,6 @@ REASONS = MappingProxyType(
         "email_domain_mismatch": "The person's address is not on a domain of the sender's agency.",
         "access_level_unclear": "The message does not say which access is wanted.",
         "self_service_platform": "247 Time access is requested by the person on the 247 Time Support site.",
+        "already_approved": "mailbot approved this person and access recently; the reply says when, and the worklist item is marked asked again.",
     }
 )

@@ -15,6 +15,7 @@ from mailbot.extract.access import AccessFinder
 from mailbot.extract.annotate import Annotator, Note
 from mailbot.extract.bind import PASSWORD_HELP, Binder, RequestedAccess, accesses_asked
 from mailbot.extract.candidates import Evidence
+from mailbot.extract.details import Details, read_details
 from mailbot.extract.lexicon import Lexicon
 from mailbot.extract.names import clean_name
 from mailbot.extract.people import PeopleReader, Person
@@ -27,7 +28,7 @@ from mailbot.parse.message import Email
 from mailbot.parse.thread import subject_kind
 from mailbot.policy import Policy
 
-__all__ = ["PASSWORD_HELP", "Extraction", "Extractor", "RequestedAccess"]
+__all__ = ["PASSWORD_HELP", "Details", "Extraction", "Extractor", "RequestedAccess"]
 
 # Requests are short (the longest sample is under 700 characters): text past this many characters of one author's
 # message is not read for requests, and a message cut short is held for a person. So are the forwards past MAX_FORWARDS.
@@ -113,6 +114,14 @@ class Extractor:
                             for n in notes if n.unit.source <= 1):
             found = (*found, "the request waits on a condition, a confirmation or a choice still to be made")
         return Extraction(tuple(requests), topics, stated_title(email.body.signature), cut_short, found)
+
+
+    def details(self, email: Email) -> Details:
+        """What the sender's own new text gives, asked for or not (to complete a conversation's pending requests)."""
+        notes = [self.annotator.note(index, unit) for index, unit in enumerate(self.units(email)[:MAX_UNITS])]
+        authors = [clean_name(u.author.name) for u in (n.unit for n in notes) if u.author and u.author.name]
+        evidence = Evidence(notes, self.lexicon, self.rules, [a for a in authors if a])
+        return read_details(notes, evidence, self.lexicon, self.policy, email.sender, self.own_domains)
 
 
 def _quieten(notes: list[Note], topics: bool) -> list[Note]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from mailbot.decide.conversation import with_reference
 from mailbot.decide.outcome import Decision, RequestDecision
 from mailbot.parse.message import Address, Email
 from mailbot.policy import Policy
@@ -37,7 +38,7 @@ class _Wire(_policies.Compat32):
 
 
 _WIRE = _Wire(linesep="\r\n")
-ORDER = ("approved", "rejected", "needs_info", "redirected", "informed")
+ORDER = ("approved", "already_approved", "rejected", "needs_info", "redirected", "informed")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _PREFIXES = re.compile(r"^\s*+(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*+(?:\[\d++\]\s*+)?:\s*+)++", re.I)
@@ -143,8 +144,11 @@ class ReplyRenderer:
         template = decision.outcome
         groups: dict[str, list[dict]] = {outcome: [] for outcome in ORDER}
         for item in decision.requests:
-            groups[item.outcome].append(self._request_context(item, email, decision.verified))
+            group = "already_approved" if "already_approved" in item.reasons else item.outcome
+            groups[group].append(self._request_context(item, email, decision.verified))
         subject = self._subject(email, decision.verified)
+        if decision.conversation:
+            subject = with_reference(subject, decision.conversation)
         known_name = decision.endorser.name if decision.endorser and decision.verified else ""
         greeting_name = safe_text(known_name or "", 60).split(" ")[0]
         context = {
@@ -196,6 +200,7 @@ class ReplyRenderer:
             "redirect_url": level.redirect_url if level else None,
             "redirect_name": level.redirect_name if level else None,
             "missing": missing,
+            "approved_on": f"{item.approved_at:%-d %B %Y}" if item.approved_at else None,
         }
 
     def _cc(self, decision: Decision, email: Email) -> tuple[Address, ...]:

@@ -164,7 +164,8 @@ class ReviewDesk:
                 endorser = _endorser(message)
                 if endorser is not None:
                     endorser = replace(endorser, domains=tuple(organisation.domains) if organisation else ())
-                decision = Decision(outcome, (), endorser, tuple(decided), verified=verified)
+                decision = Decision(outcome, (), endorser, tuple(decided), verified=verified,
+                                    conversation=message.conversation)  # the reply keeps the conversation's reference
                 reply = self.triage.renderer.render(email, decision, key=f"review:{message.id}")
                 if reply is not None:
                     reply_id = reply.message_id

@@ -25,6 +25,12 @@ class WorkItem:
     approved_at: datetime | None
     approved_by: str | None
     duplicate_of: int | None  # an earlier request for the same person and access, approved or done
+    warnings: tuple[str, ...] = ()  # asked_again (requested again since), address_bounced (not to provision yet)
+
+    @property
+    def held(self) -> bool:
+        """Not to be provisioned until a person looks: mailbot's reply to this address bounced."""
+        return "address_bounced" in self.warnings
 
 
 def open_items(store: Store) -> list[WorkItem]:
@@ -44,16 +50,20 @@ def open_items(store: Store) -> list[WorkItem]:
             continue
         endorser = message.endorser or {}
         items.append(WorkItem(request.id, message.id, request.name, request.email, endorser.get("organisation"), request.access,
-                              endorser.get("email") or message.sender, request.approved_at, request.approved_by, duplicate_of))
+                              endorser.get("email") or message.sender, request.approved_at, request.approved_by, duplicate_of,
+                              tuple(request.warnings or ())))
     return items
 
 
 def mark_done(store: Store, request_id: int, actor: str) -> bool:
-    """Record that the login was created; False when it was marked done already."""
+    """Record that the login was created; False when it was marked done already, or its address bounced and nobody
+    has looked yet (clear the warning first)."""
     now = utcnow()
     with store.session() as session:
         request = session.get(Request, request_id, with_for_update=True)
         if request is None or request.provisioned_at is not None or request.outcome != "approved":
+            return False
+        if "address_bounced" in (request.warnings or []):
             return False
         request.provisioned_at, request.provisioned_by = now, actor
         session.add(AuditEntry(at=now, actor=actor, action="login_created", message_id=request.message_id,
@@ -64,8 +74,9 @@ def mark_done(store: Store, request_id: int, actor: str) -> bool:
 def as_csv(items: list[WorkItem]) -> str:
     """The worklist as CSV; no cell a spreadsheet would run (names and addresses come from mail)."""
     out = io.StringIO()
-    header = ["name", "work_email", "organisation", "access", "endorser", "approved_at", "approved_by", "duplicate_of"]
+    header = ["name", "work_email", "organisation", "access", "endorser", "approved_at", "approved_by", "duplicate_of", "warnings"]
     write_rows(out, [header, *([item.name, item.email, item.organisation, item.access, item.endorser,
-                                item.approved_at.isoformat() if item.approved_at else "", item.approved_by, item.duplicate_of or ""]
+                                item.approved_at.isoformat() if item.approved_at else "", item.approved_by, item.duplicate_of or "",
+                                " ".join(item.warnings)]
                                for item in items)])
     return out.getvalue()

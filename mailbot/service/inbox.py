@@ -14,11 +14,12 @@ from datetime import timedelta
 from functools import partial
 from typing import Callable, Iterator
 
+from mailbot.decide.limits import ReplyLimit
 from mailbot.parse import parse_email
 from mailbot.directory import Directory
 from mailbot.service.triaged import Triaged, adopt_directory, lost_in_pass, triage_for_pass, worker_engine
 from mailbot.source import Fetched, MailboxState, MailSource, SourceError
-from mailbot.store import Message, Store, message_key, utcnow
+from mailbot.store import Message, Store, conversations, message_key, utcnow
 from mailbot.triage import Triage
 from mailbot.workers import EnginePool
 
@@ -236,19 +237,25 @@ class InboxPass:
     def _plan(self, items: list[_Item]) -> None:
         """Against the store, for the whole batch at once: which were seen before, which replies the limit holds."""
         known = self.store.known([item.key for item in items])
-        counts = self.store.reply_counts(
-            sorted({_address(i.triaged.reply.to[0].email) for i in items if i.triaged.reply}), utcnow() - timedelta(hours=1))
+        hour_ago = utcnow() - timedelta(hours=1)
+        counts = self.store.reply_counts(sorted({_address(i.triaged.reply.to[0].email) for i in items if i.triaged.reply}), hour_ago)
+        digests = conversations.recent_digests(self.store, sorted({_address(i.triaged.sender) for i in items if i.triaged.sender}), hour_ago)
+        limit = ReplyLimit(self.replies_per_hour)
         keys: set[str] = set()
         for item in items:
             if item.key in known or item.key in keys:
                 item.known = known.get(item.key)
                 continue
             keys.add(item.key)
+            seen = digests.setdefault(_address(item.triaged.sender) or "", set())
+            repeated = item.triaged.digest in seen
+            if item.triaged.digest:
+                seen.add(item.triaged.digest)
             reply = item.triaged.reply
             if reply is None:
                 continue
             recipient = _address(reply.to[0].email)
-            if counts.get(recipient, 0) >= self.replies_per_hour:
+            if limit.holds(counts.get(recipient, 0), item.triaged.decision, repeated):
                 item.reply_status, item.folder, item.review_reasons = "held", "review", ["reply_rate_limited"]
                 item.row = Row(item.row.uid, item.row.subject, item.row.outcome, ("reply_rate_limited",), "review", None,
                                "reply held: too many automatic replies to this sender this hour")
@@ -275,6 +282,7 @@ class InboxPass:
             ids = self.store.record_many([self._entries(state, item) for item in new], checkpoint)
             for item, record_id in zip(new, ids):
                 item.record_id = record_id
+            self._mark_conversations(new)
             return
         except Exception as exc:  # typically another process recorded one of them first
             log.info("a batch could not be recorded whole; recording its messages one by one",
@@ -293,6 +301,24 @@ class InboxPass:
                 item.record_id = self.store.record(*self._entries(state, item), item_checkpoint)
         if checkpoint is not None:
             self.store.advance(*checkpoint)
+        self._mark_conversations(new)
+
+    def _mark_conversations(self, items: list[_Item]) -> None:
+        """What recorded messages say of earlier ones: a repeat marks the earlier approval asked_again; a bounce of
+        mailbot's reply marks the requests whose address failed for good address_bounced (held from provisioning)."""
+        for item in items:
+            decision = item.triaged.decision
+            if item.record_id is None or decision is None:
+                continue
+            repeats = [d.repeat_of for d in decision.requests if d.repeat_of is not None]
+            if repeats:
+                conversations.mark(self.store, repeats, "asked_again", by_message=item.record_id)
+            if decision.bounced and decision.follows is not None:
+                bounced = conversations.bounced_requests(self.store, decision.follows, decision.bounced)
+                if bounced:
+                    conversations.mark(self.store, bounced, "address_bounced", by_message=item.record_id)
+                    log.warning("a reply bounced: requests marked address_bounced",
+                                extra={"message": decision.follows, "requests": bounced})
 
     @staticmethod
     def _repeated(item: _Item, items: list[_Item]) -> bool:
@@ -320,6 +346,8 @@ class InboxPass:
                 "email": endorser.email, "name": endorser.name, "organisation": endorser.organisation,
                 "seniority": endorser.seniority, "source": endorser.source, "stated_title": endorser.stated_title},
             "folder": item.folder, "state": "decided", "raw": fetched.raw, "error": item.error,
+            "conversation": decision.conversation if decision else None, "follows": decision.follows if decision else None,
+            "digest": triaged.digest,
             "requests": [] if decision is None else [
                 {"position": n, "name": request.request.name, "email": _address(request.request.email, lower=False),
                  "access": request.request.access, "outcome": request.outcome, "reasons": list(request.reasons),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 
+from mailbot.decide.limits import digest
 from mailbot.decide.outcome import Decision
 from mailbot.directory import Directory
 from mailbot.reply import Reply
 from mailbot.settings import Settings
+from mailbot.store.conversations import recall_for
 from mailbot.triage import Triage, TriageResult, build_triage
 
 
@@ -23,12 +25,14 @@ class Triaged:
     reply: Reply | None
     reply_bytes: bytes | None  # the reply as sent, rendered where the triage ran
     error: str | None = None  # triage itself failed (a bug): the message is held with this
+    digest: str | None = None  # of the sender's own words (a near-identical message has the same: limits.digest)
 
 
 def _summary(result: TriageResult) -> Triaged:
     email, reply = result.email, result.reply
-    return Triaged(email.message_id, email.subject, email.sender.email if email.sender else None, result.decision,
-                   reply, reply.to_bytes() if reply else None)
+    sender = email.sender.email if email.sender else None
+    return Triaged(email.message_id, email.subject, sender, result.decision, reply, reply.to_bytes() if reply else None,
+                   digest=digest(sender, email.body.new_text))
 
 
 def triage_for_pass(engine: Triage, raw: bytes) -> Triaged:
@@ -57,7 +61,7 @@ def worker_engine(settings: Settings, directory: Directory) -> Triage:
     from mailbot.service import logs
 
     logs.setup(settings.service.log_format)
-    engine = build_triage(settings, directory)
+    engine = build_triage(settings, directory, recall_for(settings))
     engine.budget = max(0.5, engine.budget - ALARM_BEFORE)
     return engine
 

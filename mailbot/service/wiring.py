@@ -14,6 +14,7 @@ from mailbot.source import MailSource
 from mailbot.source.maildir import MaildirSource
 from mailbot.source.oauth import TokenSource
 from mailbot.store import Store
+from mailbot.store.conversations import recall_for
 from mailbot.triage import Triage
 
 IMAP_SCOPE = "https://outlook.office365.com/.default"
@@ -111,4 +112,5 @@ def build(settings: Settings) -> Parts:
         return MaildirSource(settings.maildir, readonly=readonly)
 
     sender: MailSender = SmtpSender(settings.smtp, smtp_tokens) if settings.smtp else FileSender(settings.outbox.path)
-    return Parts(settings, Triage.from_settings(settings), Store(settings.database.url), open_source, sender, imap_tokens, smtp_tokens)
+    return Parts(settings, Triage.from_settings(settings, recall=recall_for(settings)), Store(settings.database.url), open_source,
+                 sender, imap_tokens, smtp_tokens)

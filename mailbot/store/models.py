@@ -47,6 +47,9 @@ class Message(Base):
     filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # kept for reviewers until retention purges it
     error: Mapped[str | None] = mapped_column(Text)
+    conversation: Mapped[str | None] = mapped_column(String(16), index=True)  # its reference (the subject's [NHSP ref ...])
+    follows: Mapped[int | None] = mapped_column(Integer)  # the message whose answer this one follows up
+    digest: Mapped[str | None] = mapped_column(String(64))  # of its own words: a near-identical message has the same
 
     requests: Mapped[list[Request]] = relationship(back_populates="message", order_by="Request.position", cascade="all, delete-orphan")
     reply: Mapped[Reply | None] = relationship(back_populates="message", cascade="all, delete-orphan")
@@ -70,6 +73,7 @@ class Request(Base):
     approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     provisioned_by: Mapped[str | None] = mapped_column(String(255))  # who created the login (the worklist)
     provisioned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warnings: Mapped[list | None] = mapped_column(JSON)  # asked_again, address_bounced (the worklist shows them)
 
     message: Mapped[Message] = relationship(back_populates="requests")
 
@@ -78,7 +82,8 @@ class Reply(Base):
     """The outbox: a reply written with its decision, sent later, never twice."""
 
     __tablename__ = "replies"
-    __table_args__ = (Index("ix_replies_due", "status", "next_attempt_at"), Index("ix_replies_recipient", "recipient", "created_at"))
+    __table_args__ = (Index("ix_replies_due", "status", "next_attempt_at"), Index("ix_replies_recipient", "recipient", "created_at"),
+                      Index("ix_replies_rfc_message_id", "rfc_message_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)

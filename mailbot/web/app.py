@@ -19,6 +19,7 @@ from mailbot.review import ACTIONS, AlreadyDecided, Edit, NotFound, ReviewDesk, 
 from mailbot.review import dashboard as dashboard_figures
 from mailbot.review import history, worklist
 from mailbot.settings import is_loopback
+from mailbot.store import conversations
 from mailbot.store import directory as stored_directory
 from mailbot.web import accounts, notices
 
@@ -166,7 +167,9 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         verified = triage.decider.facts(email)
         person = triage.directory.person(email.sender.email if email.sender else None)
         reasons = held_reasons(review.reasons, row.requests) if review else ()
+        thread, recent = conversations.thread(store, message_id)
         return page("message", nav="queue", user=user, message=row, review=review, reasons=reasons, audit=audit, email=email, auth_header=header,
+                    thread=thread, recent=recent,
                     authenticated=sender_not_authenticated(verified) is None,
                     person=person, organisation=verified.organisation, notice=notices.notice(notice))
 
@@ -250,6 +253,11 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
     def worklist_done(request_id: int, form=Depends(checked_form), user=Depends(signed_in)):
         ok = worklist.mark_done(store, request_id, user.name)
         return RedirectResponse("/worklist?notice=" + ("marked_done" if ok else "done_already"), status_code=303)
+
+    @app.post("/worklist/{request_id}/checked")
+    def worklist_checked(request_id: int, form=Depends(checked_form), user=Depends(signed_in)):
+        ok = conversations.clear(store, request_id, "address_bounced", user.name)
+        return RedirectResponse("/worklist?notice=" + ("address_checked" if ok else "nothing_changed"), status_code=303)
 
     @app.get("/worklist.csv")
     def worklist_csv(user=Depends(signed_in)):

@@ -26,7 +26,8 @@ NOTICES = {
     "no_such_person": Notice("error", "There is no such person in the directory."),
     "unknown_seniority": Notice("error", "Choose one of the seniorities offered."),
     "marked_done": Notice("ok", "Marked done."),
-    "done_already": Notice("error", "It was marked done already."),
+    "done_already": Notice("error", "It was marked done already, or its address bounced: check the address first."),
+    "address_checked": Notice("ok", "The address is checked; the login can be created."),
 }
 
 
