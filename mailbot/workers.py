@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _PARENT_CHECK_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when the thread that started it ends
+_START_SECONDS = 120.0  # the most a worker may take to build its engine before its first item counts as overtime
 
 
 def cores() -> int:
@@ -62,6 +63,7 @@ def _serve(connection: Connection, build: Callable[[], Any], function: Callable,
     """A worker: build the engine, then answer ("item", (id, item)) with (id, result) until told to stop."""
     _exit_with_parent(parent)
     engine = build()
+    connection.send(("ready", None))  # an item's deadline counts from here, not from a start that is still building
     while True:
         try:
             kind, value = connection.recv()
@@ -95,7 +97,8 @@ class _Worker:
     connection: Connection
     state_version: int = 0
     ticket: int | None = None  # the item in hand
-    since: float = 0.0
+    since: float = 0.0  # when it was handed the item, or became ready after that
+    ready: bool = False  # its engine is built
 
 
 @dataclass
@@ -239,7 +242,7 @@ class EnginePool:
                     return
                 self._hand_out()
                 timeout = self._next_deadline()
-            busy = {w.connection: w for w in self._pool if w.ticket is not None}
+            busy = {w.connection: w for w in self._pool if w.ticket is not None or not w.ready}
             ready = wait([self._wake_r, *busy], timeout)
             if self._wake_r in ready:
                 while self._wake_r.poll():
@@ -274,14 +277,27 @@ class EnginePool:
     def _next_deadline(self) -> float | None:
         if self.deadline is None:
             return None
-        started = [w.since for w in self._pool if w.ticket is not None]
-        return max(0.0, min(started) + self.deadline - time.monotonic()) if started else None
+        ends = [w.since + self._limit(w) for w in self._pool if w.ticket is not None]
+        return max(0.0, min(ends) - time.monotonic()) if ends else None
+
+    def _limit(self, worker: _Worker) -> float:
+        """How long its item may take: the deadline, once the worker is ready; while it still starts, the start too."""
+        return self.deadline if worker.ready else max(self.deadline, _START_SECONDS)
 
     def _receive(self, worker: _Worker) -> None:
         try:
             ticket, result = worker.connection.recv()
         except (EOFError, OSError):
+            if worker.ticket is None:  # died while starting, holding nothing: another takes its place
+                log.error("a triage worker died while starting; a new one takes its place", extra={"pid": worker.process.pid})
+                self._replace(worker)
+                return
             self._give_up(worker, "crashed")
+            return
+        if ticket == "ready":
+            worker.ready = True
+            if worker.ticket is not None:
+                worker.since = time.monotonic()
             return
         job, index = self._tickets.pop(ticket)
         job.results[index] = result
@@ -292,7 +308,7 @@ class EnginePool:
             return
         now = time.monotonic()
         for worker in list(self._pool):
-            if worker.ticket is not None and now - worker.since > self.deadline:
+            if worker.ticket is not None and now - worker.since > self._limit(worker):
                 self._give_up(worker, "overtime")
 
     def _give_up(self, worker: _Worker, why: str) -> None:

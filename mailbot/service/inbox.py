@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from typing import Callable, Iterator
@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 from mailbot.decide.limits import ReplyLimit
 from mailbot.parse import parse_email
 from mailbot.directory import Directory
+from mailbot.service.records import Item, Row, entries, stored_address
 from mailbot.service.triaged import Triaged, adopt_directory, lost_in_pass, triage_for_pass, worker_engine
 from mailbot.source import Fetched, MailboxState, MailSource, SourceError
 from mailbot.store import Message, Store, conversations, message_key, utcnow
@@ -28,27 +29,6 @@ log = logging.getLogger(__name__)
 FOLDER_FOR = {"ignored": "ignored", "review": "review"}  # every other outcome is answered: "processed"
 
 
-def _address(address: str | None, lower: bool = True) -> str | None:
-    """An address as the database keeps it: no real one is longer than 254 characters, but what a message
-    says can be; a longer one is cut to the column's 320 rather than failing the message on PostgreSQL."""
-    if address is None:
-        return None
-    return (address.lower() if lower else address)[:320]
-
-
-@dataclass(frozen=True)
-class Row:
-    """What a pass did with one message, for the summary table."""
-
-    uid: str
-    subject: str
-    outcome: str
-    reasons: tuple[str, ...]
-    folder: str
-    reply: str | None  # the reply's Message-ID, when one was written
-    note: str = ""
-
-
 @dataclass
 class PassReport:
     rows: list[Row] = field(default_factory=list)
@@ -57,23 +37,6 @@ class PassReport:
     @property
     def replies(self) -> int:
         return sum(1 for r in self.rows if r.reply)
-
-
-@dataclass
-class _Item:
-    """One message of a batch on its way: decided, to be recorded (unless seen before) and filed."""
-
-    fetched: Fetched
-    triaged: Triaged  # its triage (for a message mailbot holds itself: only what its header says)
-    key: str
-    folder: str
-    row: Row
-    reply_status: str = "pending"
-    review_reasons: list[str] | None = None
-    reasons: list[str] | None = None  # a hold mailbot itself decided (too large, failed): its reasons
-    error: str | None = None
-    known: Message | None = None  # recorded before: a copy (or this very message, by another process)
-    record_id: int | None = None
 
 
 class InboxPass:
@@ -161,15 +124,13 @@ class InboxPass:
         triaged = dict(zip((f.uid for f in fetched if f.raw is not None), results))
         items = [self._decide(f, triaged.get(f.uid)) for f in fetched]
         if self.store is not None:
-            self._plan(items)  # a dry run reads the store too (duplicates, rate limits), writing nothing
+            items = self._plan(items)  # a dry run reads the store too (duplicates, rate limits), writing nothing
         if not self.writes:
-            return [item.row if item.known is None else
-                    Row(item.row.uid, item.row.subject, item.known.outcome, tuple(item.known.reasons), item.known.folder, None,
-                        "already decided (dry run)") for item in items]
+            return [item.row if item.known is None else item.as_known(item.known, "already decided (dry run)").row
+                    for item in items]
         last = max((int(u) for u in uids if u.isdigit()), default=0)
-        self._record(state, items, (state.name, state.uidvalidity, last) if last else None)
-        self._file(box, state, items)
-        return [item.row for item in items]
+        items = self._record(state, items, (state.name, state.uidvalidity, last) if last else None)
+        return self._file(box, state, items)
 
     def _fetch(self, box: MailSource, state: MailboxState, uids: list[str]) -> Iterator[Fetched]:
         """The batch's messages. A batch whose fetch broke the connection before is read a message at a time;
@@ -207,7 +168,7 @@ class InboxPass:
         self.store.record(message, None, ["message_unreadable"], None)
         log.error("a message the server cannot read is held for review; the inbox goes on past it", extra={"uid": uid})
 
-    def _decide(self, fetched: Fetched, triaged: Triaged | None) -> _Item:
+    def _decide(self, fetched: Fetched, triaged: Triaged | None) -> Item:
         if triaged is None:  # too large to read: held, unread
             reasons, error = ["message_too_large"], f"{fetched.size} bytes, over the limit of {self.max_message_bytes}"
             return self._held(fetched, fetched.head, reasons, error)
@@ -217,93 +178,88 @@ class InboxPass:
         decision, reply = triaged.decision, triaged.reply
         folder = FOLDER_FOR.get(decision.outcome, "processed")
         note = "dry run: nothing recorded, moved or sent" if self.dry_run else ""
-        return _Item(fetched, triaged, message_key(triaged.message_id, fetched.raw), folder,
+        return Item(fetched, triaged, message_key(triaged.message_id, fetched.raw), folder,
                      Row(fetched.uid, triaged.subject, decision.outcome, decision.reasons, folder,
                          reply.message_id if reply else None, note),
-                     review_reasons=list(decision.reasons) if decision.outcome == "review" else None)
+                     review_reasons=decision.reasons if decision.outcome == "review" else None)
 
-    def _held(self, fetched: Fetched, raw: bytes | None, reasons: list[str], error: str) -> _Item:
+    def _held(self, fetched: Fetched, raw: bytes | None, reasons: list[str], error: str) -> Item:
         """A message mailbot holds for review itself (too large, or failing): what its header says, and why."""
         email = parse_email((raw or fetched.head) if raw else fetched.head + b"\r\n\r\n")
         summary = Triaged(email.message_id, email.subject, email.sender.email if email.sender else None, None, None, None, error)
-        return _Item(fetched, summary, message_key(email.message_id, raw or fetched.head), "review",
+        return Item(fetched, summary, message_key(email.message_id, raw or fetched.head), "review",
                      Row(fetched.uid, email.subject, "review", tuple(reasons), "review", None, error),
-                     review_reasons=reasons, reasons=reasons, error=error)
+                     review_reasons=tuple(reasons), reasons=tuple(reasons), error=error)
 
-    def _failed(self, fetched: Fetched, exc: Exception) -> _Item:
+    def _failed(self, fetched: Fetched, exc: Exception) -> Item:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
         return self._held(fetched, fetched.raw, ["processing_failed"], error)
 
-    def _plan(self, items: list[_Item]) -> None:
-        """Against the store, for the whole batch at once: which were seen before, which replies the limit holds."""
+    def _plan(self, items: list[Item]) -> list[Item]:
+        """Against the store, for the whole batch at once: which were seen before, which are second copies within
+        the batch, which replies the limit holds (decide/limits.py decides; this only counts)."""
         known = self.store.known([item.key for item in items])
         hour_ago = utcnow() - timedelta(hours=1)
-        counts = self.store.reply_counts(sorted({_address(i.triaged.reply.to[0].email) for i in items if i.triaged.reply}), hour_ago)
-        digests = conversations.recent_digests(self.store, sorted({_address(i.triaged.sender) for i in items if i.triaged.sender}), hour_ago)
+        counts = self.store.reply_counts(sorted({stored_address(i.triaged.reply.to[0].email) for i in items if i.triaged.reply}), hour_ago)
+        digests = conversations.recent_digests(self.store, sorted({stored_address(i.triaged.sender) for i in items if i.triaged.sender}), hour_ago)
         limit = ReplyLimit(self.replies_per_hour)
-        keys: set[str] = set()
+        firsts: dict[str, Item] = {}
+        planned: list[Item] = []
         for item in items:
-            if item.key in known or item.key in keys:
-                item.known = known.get(item.key)
+            if item.key in known:
+                planned.append(replace(item, known=known[item.key]))
                 continue
-            keys.add(item.key)
-            seen = digests.setdefault(_address(item.triaged.sender) or "", set())
+            if item.key in firsts:
+                planned.append(item.as_copy_of(firsts[item.key]))
+                continue
+            seen = digests.setdefault(stored_address(item.triaged.sender) or "", set())
             repeated = item.triaged.digest in seen
             if item.triaged.digest:
                 seen.add(item.triaged.digest)
             reply = item.triaged.reply
-            if reply is None:
-                continue
-            recipient = _address(reply.to[0].email)
-            if limit.holds(counts.get(recipient, 0), item.triaged.decision, repeated):
-                item.reply_status, item.folder, item.review_reasons = "held", "review", ["reply_rate_limited"]
-                item.row = Row(item.row.uid, item.row.subject, item.row.outcome, ("reply_rate_limited",), "review", None,
-                               "reply held: too many automatic replies to this sender this hour")
-            else:
-                counts[recipient] = counts.get(recipient, 0) + 1
+            if reply is not None:
+                recipient = stored_address(reply.to[0].email)
+                if limit.holds(counts.get(recipient, 0), item.triaged.decision, repeated):
+                    item = item.reply_held("reply_rate_limited", "reply held: too many automatic replies to this sender this hour")
+                else:
+                    counts[recipient] = counts.get(recipient, 0) + 1
+            firsts[item.key] = item
+            planned.append(item)
+        return planned
 
     # -- recording -------------------------------------------------------------------------------------
 
-    def _entries(self, state: MailboxState, item: _Item) -> tuple[dict, dict | None, list[str] | None]:
-        """What the store records of one message: its row (with its requests), its reply's, its review reasons."""
-        message = self._message(state, item)
-        reply = item.triaged.reply
-        reply_row = None
-        if reply is not None:
-            reply_row = {"recipient": _address(reply.to[0].email), "envelope_to": [a.email for a in (*reply.to, *reply.cc)],
-                         "subject": reply.subject, "rfc_message_id": reply.message_id, "template": reply.template,
-                         "content": item.triaged.reply_bytes or reply.to_bytes(), "status": item.reply_status, "attempts": 0,
-                         "next_attempt_at": message["seen_at"], "created_at": message["seen_at"]}
-        return message, reply_row, item.review_reasons
-
-    def _record(self, state: MailboxState, items: list[_Item], checkpoint) -> None:
-        new = [item for item in items if item.known is None and not self._repeated(item, items)]
+    def _record(self, state: MailboxState, items: list[Item], checkpoint) -> list[Item]:
+        """Record the batch's new messages (whole, or else one at a time); the items as recorded."""
+        new = [n for n, item in enumerate(items) if item.known is None and not item.copy]
+        recorded = list(items)
         try:
-            ids = self.store.record_many([self._entries(state, item) for item in new], checkpoint)
-            for item, record_id in zip(new, ids):
-                item.record_id = record_id
-            self._mark_conversations(new)
-            return
+            ids = self.store.record_many([entries(state, items[n], utcnow()) for n in new], checkpoint)
+            for n, record_id in zip(new, ids):
+                recorded[n] = replace(items[n], record_id=record_id)
         except Exception as exc:  # typically another process recorded one of them first
             log.info("a batch could not be recorded whole; recording its messages one by one",
                      extra={"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
-        for item in new:  # one at a time: another process may have recorded some, and a row may not be writable
-            item_checkpoint = (state.name, state.uidvalidity, item.fetched.order) if item.fetched.order else None
-            try:
-                item.record_id = self.store.record(*self._entries(state, item), item_checkpoint)
-                if item.record_id is None:
-                    item.known = self.store.known([item.key]).get(item.key)
-            except Exception as exc:
-                log.exception("a message could not be recorded; it is held for review", extra={"uid": item.fetched.uid})
-                failed = self._failed(item.fetched, exc)
-                item.folder, item.row, item.review_reasons, item.reasons, item.error, item.triaged = (
-                    failed.folder, failed.row, failed.review_reasons, failed.reasons, failed.error, failed.triaged)
-                item.record_id = self.store.record(*self._entries(state, item), item_checkpoint)
-        if checkpoint is not None:
-            self.store.advance(*checkpoint)
-        self._mark_conversations(new)
+            for n in new:  # one at a time: another process may have recorded some, and a row may not be writable
+                recorded[n] = self._record_one(state, items[n])
+            if checkpoint is not None:
+                self.store.advance(*checkpoint)
+        self._mark_conversations([recorded[n] for n in new])
+        return recorded
 
-    def _mark_conversations(self, items: list[_Item]) -> None:
+    def _record_one(self, state: MailboxState, item: Item) -> Item:
+        checkpoint = (state.name, state.uidvalidity, item.fetched.order) if item.fetched.order else None
+        try:
+            record_id = self.store.record(*entries(state, item, utcnow()), checkpoint)
+            if record_id is None:
+                return replace(item, known=self.store.known([item.key]).get(item.key))
+            return replace(item, record_id=record_id)
+        except Exception as exc:
+            log.exception("a message could not be recorded; it is held for review", extra={"uid": item.fetched.uid})
+            failed = self._failed(item.fetched, exc)
+            return replace(failed, record_id=self.store.record(*entries(state, failed, utcnow()), checkpoint))
+
+    def _mark_conversations(self, items: list[Item]) -> None:
         """What recorded messages say of earlier ones: a repeat marks the earlier approval asked_again; a bounce of
         mailbot's reply marks the requests whose address failed for good address_bounced (held from provisioning)."""
         for item in items:
@@ -318,78 +274,41 @@ class InboxPass:
                 if bounced:
                     conversations.mark(self.store, bounced, "address_bounced", by_message=item.record_id)
                     log.warning("a reply bounced: requests marked address_bounced",
-                                extra={"message": decision.follows, "requests": bounced})
-
-    @staticmethod
-    def _repeated(item: _Item, items: list[_Item]) -> bool:
-        """A second copy within the same batch (the same key twice): filed like the first, not recorded."""
-        first = next(i for i in items if i.key == item.key)
-        if first is not item:
-            item.known = None
-            item.folder = first.folder
-            item.row = Row(item.row.uid, item.row.subject, first.row.outcome, first.row.reasons, first.folder, None,
-                           "already decided: not answered again")
-            return True
-        return False
-
-    def _message(self, state: MailboxState, item: _Item) -> dict:
-        decision = item.triaged.decision
-        endorser = decision.endorser if decision else None
-        triaged, fetched = item.triaged, item.fetched
-        now = utcnow()
-        return {
-            "key": item.key, "mailbox": state.name, "uidvalidity": state.uidvalidity, "uid": fetched.uid,
-            "message_id": triaged.message_id, "sender": _address(triaged.sender), "subject": triaged.subject[:2000],
-            "size": fetched.size, "seen_at": now, "outcome": "review" if decision is None else decision.outcome,
-            "reasons": list(item.reasons) if item.reasons is not None else list(decision.reasons),
-            "endorser": None if endorser is None else {
-                "email": endorser.email, "name": endorser.name, "organisation": endorser.organisation,
-                "seniority": endorser.seniority, "source": endorser.source, "stated_title": endorser.stated_title},
-            "folder": item.folder, "state": "decided", "raw": fetched.raw, "error": item.error,
-            "conversation": decision.conversation if decision else None, "follows": decision.follows if decision else None,
-            "digest": triaged.digest,
-            "requests": [] if decision is None else [
-                {"position": n, "name": request.request.name, "email": _address(request.request.email, lower=False),
-                 "access": request.request.access, "outcome": request.outcome, "reasons": list(request.reasons),
-                 "approved_by": "mailbot" if request.outcome == "approved" else None,
-                 "approved_at": now if request.outcome == "approved" else None}
-                for n, request in enumerate(decision.requests)
-            ],
-        }
+                                extra={"answered_message": decision.follows, "requests": bounced})
 
     # -- filing ----------------------------------------------------------------------------------------
 
-    def _file(self, box: MailSource, state: MailboxState, items: list[_Item]) -> None:
-        """One move per folder for the batch; then what was moved is marked filed."""
-        by_folder: dict[str, list[_Item]] = {}
+    def _file(self, box: MailSource, state: MailboxState, items: list[Item]) -> list[Row]:
+        """One move per folder for the batch; then what was moved is marked filed. The rows of the batch."""
+        by_folder: dict[str, list[Item]] = {}
+        rows: list[Row] = []
         for item in items:
-            if item.known is not None:
-                if (item.known.mailbox, item.known.uidvalidity, item.known.uid) == (state.name, state.uidvalidity, item.fetched.uid):
-                    # Not a copy but this very message, decided by another process working the same inbox: that
-                    # process files it (or, if it stops first, the next pass does). Two MOVEs of one message at
-                    # once can leave two copies in the folder.
-                    item.row = Row(item.row.uid, item.row.subject, item.known.outcome, tuple(item.known.reasons),
-                                   item.known.folder, None, "decided by another process")
-                    continue
-                item.folder = item.known.folder
-                item.row = Row(item.row.uid, item.row.subject, item.known.outcome, tuple(item.known.reasons),
-                               item.known.folder, None, "already decided: not answered again")
-                self.store.audit("duplicate_filed", item.known.id, uid=item.fetched.uid, folder=item.known.folder)
+            known = item.known
+            if known is not None and (known.mailbox, known.uidvalidity, known.uid) == (state.name, state.uidvalidity, item.fetched.uid):
+                # Not a copy but this very message, decided by another process working the same inbox: that
+                # process files it (or, if it stops first, the next pass does). Two MOVEs of one message at
+                # once can leave two copies in the folder.
+                rows.append(item.as_known(known, "decided by another process").row)
+                continue
+            if known is not None:
+                item = item.as_known(known, "already decided: not answered again")
+                self.store.audit("duplicate_filed", known.id, uid=item.fetched.uid, folder=known.folder)
+            rows.append(item.row)
             by_folder.setdefault(item.folder, []).append(item)
         filed: list[int] = []
         for folder, group in by_folder.items():
             try:
-                moved = set(box.file_many([item.fetched.uid for item in group], folder))
+                box.file_many([item.fetched.uid for item in group], folder)
             except SourceError as exc:
                 if not box.alive():
                     raise  # the connection went: the next pass files them (they are recorded)
                 log.error("messages could not be filed; they stay in the inbox and are tried again next pass",
                           extra={"folder": folder, "error": str(exc)})
                 continue
-            filed.extend(item.record_id for item in group if item.record_id is not None and item.fetched.uid in moved)
-            # recorded but no longer in the inbox (someone moved it): filed as far as mailbot is concerned
-            filed.extend(item.record_id for item in group if item.record_id is not None and item.fetched.uid not in moved)
+            # moved, or recorded but no longer in the inbox (someone moved it): filed as far as mailbot is concerned
+            filed.extend(item.record_id for item in group if item.record_id is not None)
         self.store.filed_many(filed)
+        return rows
 
     def file_unfiled(self, box: MailSource, state: MailboxState) -> int:
         """File messages decided in an earlier pass that stopped before moving them."""
@@ -410,7 +329,7 @@ class InboxPass:
             except SourceError as exc:
                 if not box.alive():
                     raise
-                log.error("a reviewed message could not be moved; tried again next pass", extra={"message": item.id, "error": str(exc)})
+                log.error("a reviewed message could not be moved; tried again next pass", extra={"message_row": item.id, "error": str(exc)})
                 continue
             self.store.refiled(item.id, moved)
 
