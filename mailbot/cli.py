@@ -229,11 +229,26 @@ def web(config_path: Path, host: str | None, port: int | None) -> None:
     from mailbot.resources import shipped
     from mailbot.web.app import create_app
 
+    from mailbot.service import logs
+    from mailbot.service.outbox import BackgroundDrain, OutboxSender
+
     parts = _parts(config_path)
     settings = parts.settings
-    app = create_app(parts, settings.replies.templates or shipped("templates"), host=host or settings.web.host)
-    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="warning", access_log=False,
-                proxy_headers=True, forwarded_allow_ips=settings.web.trusted_proxies)
+    logs.setup(settings.service.log_format)
+    parts.store.upgrade()
+    # What the desk decides is sent from here too (each reply claimed first: never twice, whoever else drains).
+    outbox = OutboxSender(parts.store, parts.new_sender(), settings.mailbox.address, settings.service.send_attempts,
+                          settings.service.retry_max_seconds, parts.me)
+    drain = BackgroundDrain(outbox).start()
+    host, port = host or settings.web.host, port or settings.web.port
+    app = create_app(parts, settings.replies.templates or shipped("templates"), host=host, decided=drain.kick)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"mailbot web: the review desk is at http://{shown}:{port}/ ; replies go to {parts.replies_go_to}", err=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                    proxy_headers=True, forwarded_allow_ips=settings.web.trusted_proxies)
+    finally:
+        drain.stop()
 
 
 @main.group()

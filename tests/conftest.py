@@ -104,3 +104,24 @@ def postgresql_url():
 def database_url(request) -> str:
     """The database URL, once for SQLite (a temporary file) and once for PostgreSQL (a fresh database)."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium under Playwright; skipped where it is missing (`make test` installs it), failed under CI."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} not found: `make test` installs Debian's chromium (the browser tests never download one)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _unavailable(f"the playwright package is missing ({exc}): pip install -e '.[dev]'")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -42,7 +42,24 @@ ORDER = ("approved", "already_approved", "rejected", "needs_info", "redirected",
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _PREFIXES = re.compile(r"^\s*+(?:\[?(?:re|aw|sv|antw|fw|fwd|wg|tr|rv)\s*+(?:\[\d++\]\s*+)?:\s*+)++", re.I)
+# Why a reviewer rejected a request, in the reply: the reason the message was held, not a seniority sentence for
+# everything. Rejections mailbot makes alone keep the endorser sentence (endorser_not_senior_enough).
+_WHY = {
+    "sender_not_authenticated": "We could not confirm that this email was sent from your organisation's email system, so we cannot act on it. If you sent it, please send the request again from your work email account.",
+    "unknown_organisation": "Your email address is not on the email domain of an agency registered with NHSP, so we cannot act on it. Please send the request from your work email address at the agency.",
+    "unknown_endorser": "We could not find you in our records as a manager of the agency. Please ask a manager known to NHSP to send the request, or contact us to be added.",
+    "email_domain_mismatch": "The person's email address is not on your agency's email domain; NHSP needs their work email address at the agency.",
+    "not_a_work_email": "The person's address is a personal email address; NHSP needs their work email address at the agency.",
+    "missing_work_email": "The request does not give the person's work email address.",
+    "missing_full_name": "The request does not give the person's full name.",
+}
+
+_DETAILS = frozenset({"missing_full_name", "missing_work_email", "not_a_work_email", "access_level_unclear", "reviewer_needs_info"})
+
 _MISSING = {
+    "sender_not_authenticated": "Please send the request again from your work email account: we could not confirm that this email came from your organisation's email system.",
+    "unknown_organisation": "Please send the request from your work email address at the agency: we cannot act on requests from other addresses.",
+    "unknown_endorser": "Please tell us your job title at the agency, or ask a manager known to NHSP to confirm the request.",
     "missing_full_name": "Please send the person's full name (first name and surname).",
     "missing_work_email": "Please send the person's work email address.",
     "not_a_work_email": "This is a personal email address; please send the person's work email address instead.",
@@ -134,10 +151,11 @@ class ReplyRenderer:
             auto_reload=False,  # the templates are read once: no file check at every reply
         )
 
-    def render(self, email: Email, decision: Decision, key: str = "", html: bool = True) -> Reply | None:
+    def render(self, email: Email, decision: Decision, key: str = "", html: bool = True, note: str = "") -> Reply | None:
         """The reply a decision sends, or None when it sends nothing (ignored, held for review).
 
-        With html=False the HTML alternative is left empty (for reports that show only the text).
+        With html=False the HTML alternative is left empty (for reports that show only the text). `note` is a
+        reviewer's own paragraph (never anything from a message), put after the answer as plain text.
         """
         if not decision.answered or email.sender is None or safe_address(email.sender.email) is None:
             return None
@@ -158,6 +176,7 @@ class ReplyRenderer:
             "password": self.policy.password,
             "support": self.policy.support,
             "subject": subject,
+            "note": note,
         }
         text = self.env.get_template(f"{template}.txt.j2").render(context)
         html_part = self.env.get_template(f"{template}.html.j2").render(context) if html else ""
@@ -200,6 +219,10 @@ class ReplyRenderer:
             "redirect_url": level.redirect_url if level else None,
             "redirect_name": level.redirect_name if level else None,
             "missing": missing,
+            "why": [_WHY[r] for r in item.reasons if r in _WHY] if "rejected_by_reviewer" in item.reasons else [],
+            "reviewed": "rejected_by_reviewer" in item.reasons,
+            "reasons": list(item.reasons),  # codes only
+            "asks_details": bool(_DETAILS.intersection(item.reasons)),
             "approved_on": f"{item.approved_at:%-d %B %Y}" if item.approved_at else None,
         }
 

@@ -70,6 +70,61 @@ class Edit:
     access: str | None
 
 
+@dataclass(frozen=True)
+class Draft:
+    """What an action on a held message decides and the reply it sends (None: no reply)."""
+
+    action: str
+    outcome: str
+    decided: tuple[RequestDecision, ...]
+    reply: object | None  # mailbot.reply.Reply
+    to_sender: str = ""
+
+
+def reviewer_paragraph(text: str | None, limit: int = 1000) -> str:
+    """A reviewer's paragraph for the sender: plain text, no control characters, lines kept, at most `limit` long."""
+    lines = [" ".join("".join(ch if ch.isprintable() else " " for ch in line).split()) for line in (text or "").splitlines()]
+    kept = "\n".join(lines).strip()
+    while "\n\n\n" in kept:
+        kept = kept.replace("\n\n\n", "\n\n")
+    return kept[:limit].rstrip()
+
+
+def reply_text(content: bytes) -> str:
+    """The text part of a reply as it was sent (its stored bytes), for the desk to show."""
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    message = message_from_bytes(content, policy=email_policy.default)
+    part = message.get_body(("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def edited(current, edits: list[Edit] | None) -> tuple[list[RequestedAccess], list[dict]]:
+    """The requests as the reviewer corrected them, and what changed; `current` is the message's stored requests.
+    A field that is None was not in the form and stays; a field emptied on the page comes as "" and clears."""
+    requests = [RequestedAccess(r.name, r.email, r.access) for r in current]
+    changes: list[dict] = []
+    for position, edit in enumerate(edits or ()):
+        if position >= len(requests):
+            if not any((getattr(edit, name) or "").strip() for name in ("name", "email", "access")):
+                continue  # a blank row past the message's own requests asks for nobody
+            requests.append(RequestedAccess(None, None, None))
+            position = len(requests) - 1
+        values = {}
+        for name in ("name", "email", "access"):
+            old = getattr(requests[position], name)
+            if getattr(edit, name) is None:
+                values[name] = old
+                continue
+            new = getattr(edit, name).strip() or None
+            if new != old:
+                changes.append({"request": position, "field": name, "old": old, "new": new})
+            values[name] = new
+        requests[position] = RequestedAccess(values["name"], values["email"], values["access"])
+    return requests, changes
+
+
 @dataclass
 class DecisionResult:
     action: str
@@ -133,8 +188,10 @@ class ReviewDesk:
 
     # -- deciding ----------------------------------------------------------------------------------
 
-    def decide(self, message_id: int, action: str, actor: str, note: str = "", edits: list[Edit] | None = None) -> DecisionResult:
-        """Approve, reject, ask for information or close; the reply goes through the outbox.
+    def decide(self, message_id: int, action: str, actor: str, note: str = "", edits: list[Edit] | None = None,
+               to_sender: str = "") -> DecisionResult:
+        """Approve, reject, ask for information or close; the reply goes through the outbox. `to_sender` is the
+        reviewer's own paragraph for a rejection or a request for information (the only free text ever sent).
 
         The first reviewer to decide wins: a second is refused with AlreadyDecided and changes nothing.
         """
@@ -151,71 +208,75 @@ class ReviewDesk:
             )
             if claimed.rowcount != 1:
                 raise AlreadyDecided(message_id)
-            changes = self._apply_edits(message, edits)
-            email = self.email(message)
-            decided = self._rerun(message, email, action)
-            outcome = _combined(decided) if action != "close" else "closed"
+            requests, changes = edited(message.requests, edits)
+            for position, request in enumerate(requests):
+                if position >= len(message.requests):
+                    message.requests.append(Request(position=position, outcome="review", reasons=[]))
+                row = message.requests[position]
+                row.name, row.email, row.access = request.name, request.email, request.access
+            draft = self.draft(message, action, requests, to_sender)
             reply_id = None
-            if action != "close" and email.sender is not None:
-                # An approval is the reviewer's word for the sender; otherwise the reply is as careful as
-                # mailbot's own with a sender nobody verified (no echoed subject or names, nobody copied in).
-                verified = action == "approve" or not self.triage.decider.hold_reasons(email)
-                organisation = self.triage.decider.facts(email).organisation  # its domains: the only ones copied in
-                endorser = _endorser(message)
-                if endorser is not None:
-                    endorser = replace(endorser, domains=tuple(organisation.domains) if organisation else ())
-                decision = Decision(outcome, (), endorser, tuple(decided), verified=verified,
-                                    conversation=message.conversation)  # the reply keeps the conversation's reference
-                reply = self.triage.renderer.render(email, decision, key=f"review:{message.id}")
-                if reply is not None:
-                    reply_id = reply.message_id
-                    self._queue_reply(session, message, reply, now)
-            for request, item in zip(message.requests, decided):
+            if draft.reply is not None:
+                reply_id = draft.reply.message_id
+                self._queue_reply(session, message, draft.reply, now)
+            for request, item in zip(message.requests, draft.decided):
                 request.outcome, request.reasons = item.outcome, list(item.reasons)
                 if item.outcome == "approved" and request.approved_by is None:
                     request.approved_by, request.approved_at = actor, now
             previous = message.outcome
-            message.outcome, message.folder, message.refile_to = outcome, "processed", "processed"
+            message.outcome, message.folder, message.refile_to = draft.outcome, "processed", "processed"
             session.add(AuditEntry(at=now, actor=actor, action="review_decided", message_id=message.id, detail={
-                "action": action, "outcome": outcome, "was": previous, "note": note or None, "changes": changes, "reply": reply_id}))
-        return DecisionResult(action, outcome, reply_id, changes)
+                "action": action, "outcome": draft.outcome, "was": previous, "note": note or None, "changes": changes,
+                "reply": reply_id, "to_sender": draft.to_sender or None}))
+        return DecisionResult(action, draft.outcome, reply_id, changes)
 
-    def _apply_edits(self, message: Message, edits: list[Edit] | None) -> list[dict]:
-        changes: list[dict] = []
-        if edits is None:
-            return changes
-        for position, edit in enumerate(edits):
-            if position < len(message.requests):
-                request = message.requests[position]
-            elif not any((getattr(edit, name) or "").strip() for name in ("name", "email", "access")):
-                continue  # a blank row past the message's own requests asks for nobody
-            else:
-                request = Request(position=len(message.requests), outcome="review", reasons=[])
-                message.requests.append(request)
-            for name in ("name", "email", "access"):
-                if getattr(edit, name) is None:
-                    continue  # not in the form at all: left as it is (a field emptied on the page comes as "")
-                new = getattr(edit, name).strip() or None
-                if new != getattr(request, name):
-                    changes.append({"request": request.position, "field": name, "old": getattr(request, name), "new": new})
-                    setattr(request, name, new)
-        return changes
+    def preview(self, message_id: int, action: str, edits: list[Edit] | None = None, to_sender: str = "") -> Draft:
+        """What deciding so would send, rendered by the same templates, changing nothing."""
+        if action not in ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
+        with self.store.session() as session:
+            message = session.get(Message, message_id)
+            if message is None:
+                raise NotFound(message_id)
+            requests, _changes = edited(message.requests, edits)
+            return self.draft(message, action, requests, to_sender)
 
-    def _rerun(self, message: Message, email: Email, action: str) -> list[RequestDecision]:
-        """The rules again on the (edited) requests; the reviewer's action decides what they may not."""
+    def draft(self, message: Message, action: str, requests: list[RequestedAccess], to_sender: str = "") -> Draft:
+        """The decision and reply an action gives these requests (the message's own, or as the reviewer corrected them)."""
+        email = self.email(message)
+        decided = self._rerun(requests, email, action)
+        outcome = _combined(decided) if action != "close" else "closed"
+        paragraph = reviewer_paragraph(to_sender) if action in ("reject", "info") else ""
+        reply = None
+        if action != "close" and email.sender is not None:
+            # An approval is the reviewer's word for the sender; otherwise the reply is as careful as
+            # mailbot's own with a sender nobody verified (no echoed subject or names, nobody copied in).
+            verified = action == "approve" or not self.triage.decider.hold_reasons(email)
+            organisation = self.triage.decider.facts(email).organisation  # its domains: the only ones copied in
+            endorser = _endorser(message)
+            if endorser is not None:
+                endorser = replace(endorser, domains=tuple(organisation.domains) if organisation else ())
+            decision = Decision(outcome, (), endorser, tuple(decided), verified=verified,
+                                conversation=message.conversation)  # the reply keeps the conversation's reference
+            reply = self.triage.renderer.render(email, decision, key=f"review:{message.id}", note=paragraph)
+        return Draft(action, outcome, tuple(decided), reply, paragraph)
+
+    def _rerun(self, requests: list[RequestedAccess], email: Email, action: str) -> list[RequestDecision]:
+        """The rules again on the (edited) requests; the reviewer's action decides what they may not. A rejection or a
+        request for information carries why the sender was held (not authenticated, unknown), so the reply says it."""
         decider = self.triage.decider
         facts = decider.facts(email)
+        held = tuple(decider.hold_reasons(email)) if action in ("reject", "info") else ()
         decided = []
-        for request in message.requests:
-            asked = RequestedAccess(request.name, request.email, request.access)
+        for asked in requests:
             item = decider.decide_request(asked, facts)
             if action == "approve" and item.outcome in ("review", "rejected"):
                 item = RequestDecision(asked, "approved", item.reasons)  # the reviewer vouches for it
             elif action == "reject" and item.outcome not in ("redirected", "informed"):
-                item = RequestDecision(asked, "rejected", (*item.reasons, "rejected_by_reviewer"))
+                item = RequestDecision(asked, "rejected", (*held, *item.reasons, "rejected_by_reviewer"))
             elif action == "info" and item.outcome not in ("redirected", "informed"):
-                missing = tuple(r for r in item.reasons if r != "email_domain_mismatch") or ("reviewer_needs_info",)
-                item = RequestDecision(asked, "needs_info", missing)
+                missing = (*held, *(r for r in item.reasons if r != "email_domain_mismatch")) or ("reviewer_needs_info",)
+                item = RequestDecision(asked, "needs_info", tuple(dict.fromkeys(missing)))
             decided.append(item)
         return decided
 

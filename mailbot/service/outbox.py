@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -92,3 +93,41 @@ class OutboxSender:
                 self.store.reply_sent(sent)
             self.sender.close()
         return report
+
+
+class BackgroundDrain:
+    """Drains the outbox on a thread of its own: at once when kicked (a decision just written), else every
+    `every` seconds. Each reply is claimed in the store before it is sent, so any number of processes (the
+    service, the desk) may drain one outbox and none sends a reply another has claimed."""
+
+    def __init__(self, outbox: OutboxSender, every: float = 5.0):
+        self.outbox = outbox
+        self.every = every
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        outbox.should_stop = self._stopping.is_set
+        self._thread = threading.Thread(target=self._run, name="desk-outbox", daemon=True)
+
+    def start(self) -> BackgroundDrain:
+        self._thread.start()
+        return self
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.outbox.release_stale()
+                report = self.outbox.drain()
+                if report.sent or report.retrying or report.given_up:
+                    log.info("outbox", extra={"sent": report.sent, "retrying": report.retrying, "given_up": report.given_up})
+            except Exception:  # the database or the server went away: the next round tries again
+                log.exception("sending stopped; tried again shortly")
+            self._wake.wait(timeout=self.every)
+            self._wake.clear()

@@ -314,7 +314,7 @@ class Service:
         from mailbot.resources import shipped
         from mailbot.web.app import create_app
 
-        app = create_app(self.parts, self.parts.settings.replies.templates or shipped("templates"))
+        app = create_app(self.parts, self.parts.settings.replies.templates or shipped("templates"), decided=lambda: self._kick("send"))
         server = uvicorn.Server(uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", access_log=False,
                                                proxy_headers=True, forwarded_allow_ips=web.trusted_proxies))
         threading.Thread(target=server.run, name="review-desk", daemon=True).start()

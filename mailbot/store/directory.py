@@ -242,3 +242,77 @@ def edit_person(store: Store, email: str, actor: str, **changes: str) -> dict[st
             session.add(AuditEntry(at=now, actor=actor, action=Change.PERSON_EDITED.value,
                                    detail={"email": person.email, "changes": {k: list(v) for k, v in changed.items()}}))
     return changed
+
+
+class DirectoryRefused(Exception):
+    """A directory change that cannot be made as asked (the reason says why, for the page)."""
+
+
+def add_person(store: Store, email: str, name: str, organisation: str, title: str, seniority: str, actor: str,
+               source: str = "desk") -> None:
+    """Add a person who may endorse requests (from a held message, or on the directory page); audited."""
+    email, name, title = email.strip().lower(), " ".join(name.split()), " ".join(title.split())
+    if not email or "@" not in email or not name or not organisation:
+        raise DirectoryRefused("a person needs a work email address, a name and an organisation")
+    now = utcnow()
+    with store.session() as session:
+        known = session.scalars(select(Organisation)).all()
+        named = next((o for o in known if o.name == organisation), None)
+        if named is None:
+            raise DirectoryRefused(f"no organisation called {organisation!r} in the directory")
+        if email.rsplit("@", 1)[1] not in {d.lower() for d in named.domains}:
+            raise DirectoryRefused(f"{email} is not on a domain of {organisation}")
+        if session.scalar(select(Person).where(Person.email == email)) is not None:
+            raise DirectoryRefused(f"{email} is in the directory already")
+        session.add(Person(email=email, name=name, organisation=organisation, title=title or "", seniority=seniority, updated_at=now))
+        _bump(session, now, desk_edit=True)
+        session.add(AuditEntry(at=now, actor=actor, action=Change.PERSON_ADDED.value, detail={
+            "email": email, "source": source, "after": {"name": name, "organisation": organisation, "title": title, "seniority": seniority}}))
+
+
+def remove_person(store: Store, email: str, actor: str) -> bool:
+    """Remove a person from the directory (their messages are held as unknown from now on); audited."""
+    now = utcnow()
+    with store.session() as session:
+        person = session.scalar(select(Person).where(Person.email == email.strip().lower()))
+        if person is None:
+            return False
+        before = {"name": person.name, "organisation": person.organisation, "title": person.title, "seniority": person.seniority}
+        session.delete(person)
+        _bump(session, now, desk_edit=True)
+        session.add(AuditEntry(at=now, actor=actor, action=Change.PERSON_REMOVED.value, detail={"email": email.strip().lower(), "before": before}))
+    return True
+
+
+def add_organisation(store: Store, name: str, domains: list[str], actor: str) -> None:
+    """Add an agency with its email domains; audited."""
+    name = " ".join(name.split())
+    domains = sorted({d.strip().lower().lstrip("@") for d in domains if d.strip()})
+    if not name or not domains or any("." not in d or "@" in d or " " in d for d in domains):
+        raise DirectoryRefused("an organisation needs a name and at least one email domain such as agency.co.uk")
+    now = utcnow()
+    with store.session() as session:
+        for row in session.scalars(select(Organisation)):
+            if row.name == name:
+                raise DirectoryRefused(f"{name} is in the directory already")
+            taken = set(domains).intersection(d.lower() for d in row.domains)
+            if taken:
+                raise DirectoryRefused(f"{', '.join(sorted(taken))} belongs to {row.name} already")
+        session.add(Organisation(name=name, domains=domains, updated_at=now))
+        _bump(session, now, desk_edit=True)
+        session.add(AuditEntry(at=now, actor=actor, action=Change.ORGANISATION_ADDED.value, detail={"name": name, "after": {"domains": domains}}))
+
+
+def remove_organisation(store: Store, name: str, actor: str) -> None:
+    """Remove an agency that has nobody left in the directory; audited."""
+    now = utcnow()
+    with store.session() as session:
+        row = session.scalar(select(Organisation).where(Organisation.name == name))
+        if row is None:
+            raise DirectoryRefused(f"no organisation called {name!r}")
+        if session.scalar(select(Person.id).where(Person.organisation == name).limit(1)) is not None:
+            raise DirectoryRefused(f"{name} still has people in the directory: remove them first")
+        before = {"domains": list(row.domains)}
+        session.delete(row)
+        _bump(session, now, desk_edit=True)
+        session.add(AuditEntry(at=now, actor=actor, action=Change.ORGANISATION_REMOVED.value, detail={"name": name, "before": before}))

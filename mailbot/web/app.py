@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -13,9 +15,9 @@ from markupsafe import Markup
 
 from mailbot.decide.authentication import trusted_header
 from mailbot.decide.rules import sender_not_authenticated
-from mailbot.directory import parse_directory
+from mailbot.directory import as_csv_files, parse_directory
 from mailbot.errors import ConfigError
-from mailbot.review import ACTIONS, AlreadyDecided, Edit, NotFound, ReviewDesk, held_reasons, sentence
+from mailbot.review import ACTIONS, AlreadyDecided, Edit, NotFound, ReviewDesk, held_reasons, reply_text, sentence
 from mailbot.review import dashboard as dashboard_figures
 from mailbot.review import history, worklist
 from mailbot.settings import is_loopback
@@ -53,14 +55,15 @@ def _age(delta: timedelta | None) -> str:
     return f"{hours} h {minutes % 60} min" if hours < 48 else f"{hours // 24} days"
 
 
-def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
-    """The desk for one configuration (parts from mailbot.service.wiring.build); cookies are Secure off loopback."""
+def create_app(parts, templates: Path, host: str | None = None, decided: Callable[[], None] = lambda: None) -> FastAPI:
+    """The desk for one configuration (parts from mailbot.service.wiring.build); cookies are Secure off loopback.
+    `decided` is told when a decision has written a reply to the outbox (so that it goes at once)."""
     store, triage, settings = parts.store, parts.triage, parts.settings
     desk = ReviewDesk(store, triage, settings.service.replies_per_sender_per_hour)
     secure_cookies = not is_loopback(host or settings.web.host)
     env = Environment(loader=FileSystemLoader(str(templates / "web")), autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(sentence=sentence, age=_age, access_levels=triage.policy.access, actions=ACTIONS,
+    env.globals.update(sentence=sentence, age=_age, held_reasons=held_reasons, access_levels=triage.policy.access, actions=ACTIONS,
                        ranks=triage.policy.seniority_ranks, mailbox=settings.mailbox.address)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -82,6 +85,15 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         if request.method != "GET":
             return PlainTextResponse("sign in first", status_code=403)
         return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException):
+        """A page a person can read for what is not there (an old link, a typed address); JSON nowhere."""
+        if exc.status_code != 404:
+            return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+        user = accounts.session_for(store, request.cookies.get(COOKIE))
+        what = {"no such message": "There is no message with that number: it may have been purged after the retention period."}
+        return page("not_found", 404, nav="", user=user, what=what.get(str(exc.detail), "There is no page at this address."))
 
     def signed_in(request: Request) -> accounts.SignedIn:
         user = accounts.session_for(store, request.cookies.get(COOKIE))
@@ -153,10 +165,16 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
                 said = notices.decided(message, row.outcome, row.reply is not None and row.reply.status == "pending")
             except NotFound:
                 pass
-        return page("queue", user=user, items=items, reason=reason, q=q, counts=desk.reasons_waiting(), notice=said)
+        # After a decision, focus goes to the next message waiting (the first in the queue), not back to the page's top.
+        return page("queue", user=user, items=items, reason=reason, q=q, counts=desk.reasons_waiting(), notice=said,
+                    focus_first=notice == "decided")
 
     @app.get("/messages/{message_id}")
     def message(message_id: int, notice: str = "", user=Depends(signed_in)):
+        return message_view(message_id, user, notice=notices.notice(notice))
+
+    def message_view(message_id: int, user, status: int = 200, preview=None, filled=None, **context) -> HTMLResponse:
+        """A message's page; `preview` the draft of an action with the reviewer's corrections (`filled`: the form)."""
         directory_ready()
         try:
             row, review, audit = desk.message(message_id)
@@ -168,33 +186,68 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
         person = triage.directory.person(email.sender.email if email.sender else None)
         reasons = held_reasons(review.reasons, row.requests) if review else ()
         thread, recent = conversations.thread(store, message_id)
-        return page("message", nav="queue", user=user, message=row, review=review, reasons=reasons, audit=audit, email=email, auth_header=header,
-                    thread=thread, recent=recent,
-                    authenticated=sender_not_authenticated(verified) is None,
-                    person=person, organisation=verified.organisation, notice=notices.notice(notice))
+        waiting = [item.message_id for item in desk.queue()]
+        here = waiting.index(message_id) if message_id in waiting else None
+        previous = waiting[here - 1] if here is not None and here > 0 else None
+        following = waiting[here + 1] if here is not None and here + 1 < len(waiting) else (waiting[0] if waiting and here is None else None)
+        drafts, now = {}, None
+        if review is not None and review.status == "open":
+            if preview is None:
+                drafts = {action: desk.preview(message_id, action) for action in ("approve", "info", "reject")}
+            slow = {"processing_timeout", "processing_failed", "message_too_large"}.intersection(row.reasons or ())
+            if row.raw and not slow:  # the rules again, with the directory as it is now (a sender just added, say)
+                now = triage.run(row.raw).decision
+        sent = reply_text(row.reply.content) if row.reply is not None and row.reply.content else None
+        return page("message", status, nav="queue", user=user, message=row, review=review, reasons=reasons, audit=audit, email=email,
+                    auth_header=header, thread=thread, recent=recent, authenticated=sender_not_authenticated(verified) is None,
+                    person=person, organisation=verified.organisation, previous=previous, following=following,
+                    drafts=drafts, preview=preview, filled=filled or {}, sent=sent, now=now, **context)
 
-    @app.post("/messages/{message_id}/decide")
-    def decide(message_id: int, request: Request, form=Depends(checked_form), user=Depends(signed_in)):
-        directory_ready()
-        action = form.get("action", "")
+    def form_edits(form) -> list[Edit] | None:
         try:
             count = int(form.get("count", "0") or 0)
         except ValueError:
             count = -1
         if not 0 <= count <= MAX_REQUESTS:  # the page writes it; anything else is a damaged or forged form
-            return RedirectResponse(f"/messages/{message_id}?notice=form_damaged", status_code=303)
+            return None
         edits = [Edit(form.get(f"name{n}"), form.get(f"email{n}"), form.get(f"access{n}")) for n in range(count)]
         extra = Edit(form.get("name_new"), form.get("email_new"), form.get("access_new"))
-        if any((extra.name or "").strip() or (extra.email or "").strip() for _ in [0]):
+        if (extra.name or "").strip() or (extra.email or "").strip():
             edits.append(extra)
+        return edits
+
+    @app.post("/messages/{message_id}/preview")
+    def preview(message_id: int, form=Depends(checked_form), user=Depends(signed_in)):
+        directory_ready()
+        edits = form_edits(form)
+        if edits is None:
+            return RedirectResponse(f"/messages/{message_id}?notice=form_damaged", status_code=303)
         try:
-            result = desk.decide(message_id, action, user.name, (form.get("note") or "").strip()[:2000], edits)
+            draft = desk.preview(message_id, form.get("action", ""), edits, (form.get("to_sender") or "")[:4000])
+        except ValueError:
+            return RedirectResponse(f"/messages/{message_id}?notice=unknown_action", status_code=303)
+        except NotFound:
+            raise HTTPException(status_code=404, detail="no such message")
+        filled = {key: str(value)[:2000] for key, value in form.items() if key != "csrf"}
+        return message_view(message_id, user, preview=draft, filled=filled)
+
+    @app.post("/messages/{message_id}/decide")
+    def decide(message_id: int, request: Request, form=Depends(checked_form), user=Depends(signed_in)):
+        directory_ready()
+        action = form.get("action", "")
+        edits = form_edits(form)
+        if edits is None:
+            return RedirectResponse(f"/messages/{message_id}?notice=form_damaged", status_code=303)
+        try:
+            result = desk.decide(message_id, action, user.name, (form.get("note") or "").strip()[:2000], edits,
+                                 (form.get("to_sender") or "")[:4000])
         except AlreadyDecided:
             return RedirectResponse(f"/messages/{message_id}?notice=decided_already", status_code=303)
         except ValueError:
             return RedirectResponse(f"/messages/{message_id}?notice=unknown_action", status_code=303)
         except NotFound:
             raise HTTPException(status_code=404, detail="no such message")
+        decided()
         return RedirectResponse(f"/queue?notice=decided&message={int(message_id)}", status_code=303)
 
     # -- history, directory, worklist, dashboard -----------------------------------------------------
@@ -244,6 +297,57 @@ def create_app(parts, templates: Path, host: str | None = None) -> FastAPI:
             return RedirectResponse("/directory?notice=no_such_person", status_code=303)
         directory_ready()
         return RedirectResponse("/directory?notice=" + ("saved" if changed else "nothing_changed"), status_code=303)
+
+    @app.post("/directory/people/add")
+    def directory_add_person(form=Depends(checked_form), user=Depends(signed_in)):
+        """Add a person: on the directory page, or "add this sender" on a held message (then back to it, decided again)."""
+        seniority = form.get("seniority")
+        back = form.get("message", "")
+        to = f"/messages/{int(back)}" if back.isdigit() else "/directory"
+        if seniority not in triage.policy.seniority_ranks:
+            return RedirectResponse(f"{to}?notice=unknown_seniority", status_code=303)
+        try:
+            stored_directory.add_person(store, form.get("email", ""), form.get("name", ""), form.get("organisation", ""),
+                                        form.get("title", ""), seniority, user.name, source="held message" if back else "desk")
+        except stored_directory.DirectoryRefused as refused:
+            if back.isdigit():
+                return message_view(int(back), user, 400, error=f"Not added: {refused}.")
+            return directory_view(user, 400, error=f"Not added: {refused}.")
+        directory_ready()
+        return RedirectResponse(f"{to}?notice=person_added", status_code=303)
+
+    @app.post("/directory/people/remove")
+    def directory_remove_person(form=Depends(checked_form), user=Depends(signed_in)):
+        removed = stored_directory.remove_person(store, form.get("email", ""), user.name)
+        directory_ready()
+        return RedirectResponse("/directory?notice=" + ("person_removed" if removed else "no_such_person"), status_code=303)
+
+    @app.post("/directory/organisations/add")
+    def directory_add_organisation(form=Depends(checked_form), user=Depends(signed_in)):
+        try:
+            stored_directory.add_organisation(store, form.get("name", ""), (form.get("domains") or "").replace(",", " ").split(), user.name)
+        except stored_directory.DirectoryRefused as refused:
+            return directory_view(user, 400, error=f"Not added: {refused}.")
+        directory_ready()
+        return RedirectResponse("/directory?notice=organisation_added", status_code=303)
+
+    @app.post("/directory/organisations/remove")
+    def directory_remove_organisation(form=Depends(checked_form), user=Depends(signed_in)):
+        try:
+            stored_directory.remove_organisation(store, form.get("name", ""), user.name)
+        except stored_directory.DirectoryRefused as refused:
+            return directory_view(user, 409, error=f"Not removed: {refused}.")
+        directory_ready()
+        return RedirectResponse("/directory?notice=organisation_removed", status_code=303)
+
+    @app.get("/directory/{name}.csv")
+    def directory_csv(name: str, user=Depends(signed_in)):
+        if name not in ("organisations", "people"):
+            raise HTTPException(status_code=404, detail="no such file")
+        directory_ready()
+        organisations, people = as_csv_files(triage.directory)
+        return Response(organisations if name == "organisations" else people, media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
     @app.get("/worklist")
     def worklist_page(notice: str = "", user=Depends(signed_in)):

@@ -28,6 +28,13 @@ NOTICES = {
     "marked_done": Notice("ok", "Marked done."),
     "done_already": Notice("error", "It was marked done already, or its address bounced: check the address first."),
     "address_checked": Notice("ok", "The address is checked; the login can be created."),
+    "person_added": Notice("ok", "Added to the directory. The rules were run again with the new entry."),
+    "person_removed": Notice("ok", "Removed from the directory."),
+    "organisation_added": Notice("ok", "The organisation was added."),
+    "organisation_removed": Notice("ok", "The organisation was removed."),
+    "reopened": Notice("ok", "The message is open again; nothing was sent."),
+    "reopen_refused": Notice("error", "It cannot be reopened: its reply has been sent already, or it is open."),
+    "undone": Notice("ok", "Back on the worklist."),
 }
 
 
