@@ -92,7 +92,7 @@ class Annotator:
 
     def note(self, index: int, unit: Unit) -> Note:
         text = unit.text
-        cues = frozenset(cue for cue in self.rules.cues if self.rules.has(cue, text))
+        cues = self.rules.present(text)
         return Note(
             index=index, unit=unit, addresses=tuple(addresses(text)), names=tuple(self.names(unit)),
             accesses=tuple(self.access.find(text)), cues=cues, topics=tuple(self.topics.raised(text)),

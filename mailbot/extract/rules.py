@@ -83,6 +83,11 @@ class ReadingRules:
     def has(self, cue: Cue, text: str) -> bool:
         return bool(self.cues[cue].search(_words_only(text)))
 
+    def present(self, text: str) -> frozenset[Cue]:
+        """Every kind of cue the text holds (the text made words-only once, not once a cue)."""
+        words = _words_only(text)
+        return frozenset(cue for cue, pattern in self.cues.items() if pattern.search(words))
+
     def where(self, cue: Cue, text: str) -> tuple[tuple[int, int], ...]:
         return tuple((m.start(), m.end()) for m in self.cues[cue].finditer(_words_only(text)))
 
