@@ -276,6 +276,47 @@ def users_add(config_path: Path, name: str, password_stdin: bool) -> None:
     click.echo(f"account {name!r} created")
 
 
+@users.command("list")
+@config_option
+def users_list(config_path: Path) -> None:
+    """The review-desk accounts: name, created, last sign-in, browsers signed in now."""
+    from mailbot.web.accounts import list_users
+
+    parts = _parts(config_path)
+    for account in list_users(parts.store):
+        last = f"{account.last_login_at:%Y-%m-%d %H:%M %Z}".strip() if account.last_login_at else "never"
+        click.echo(f"{account.name}\tcreated {account.created_at:%Y-%m-%d}\tlast sign-in {last}\tsigned in now: {account.sessions}")
+
+
+@users.command("remove")
+@config_option
+@click.argument("name")
+def users_remove(config_path: Path, name: str) -> None:
+    """Delete an account; its browsers are signed out at once."""
+    from mailbot.web.accounts import remove_user
+
+    if not remove_user(_parts(config_path).store, name, actor=_actor()):
+        raise click.UsageError(f"there is no account called {name!r}")
+    click.echo(f"account {name!r} removed")
+
+
+@users.command("reset-password")
+@config_option
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+def users_reset_password(config_path: Path, name: str, password_stdin: bool) -> None:
+    """A new password for an account (its browsers are signed out, its failed sign-ins forgotten)."""
+    from mailbot.web.accounts import reset_password
+
+    parts = _parts(config_path)
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        reset_password(parts.store, name, password, actor=_actor())
+    except ValueError as bad:
+        raise click.UsageError(str(bad))
+    click.echo(f"the password of {name!r} is reset; its browsers are signed out")
+
+
 @main.group()
 def review() -> None:
     """The review queue, for scripts: what the desk does, on the command line."""

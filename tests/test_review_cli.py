@@ -359,3 +359,44 @@ def test_users_add_refuses_a_short_password_and_an_existing_name(mailbox):
             accounts.log_in(store, "rita", "second password here")
     finally:
         store.close()
+
+
+def test_users_list_remove_and_reset_password(mailbox):
+    from fastapi.testclient import TestClient
+
+    for name, password in (REVIEWER, ("sam.second", "another long pass phrase")):
+        assert mailbox.cli("users", "add", name, "--password-stdin", input=password + "\n").returncode == 0
+    app, parts = desk_app(mailbox.config)
+    try:
+        rita = TestClient(app, base_url="http://127.0.0.1")
+        assert sign_in(rita, *REVIEWER).status_code == 303
+        listed_now = mailbox.cli("users", "list")
+        assert listed_now.returncode == 0, listed_now.stderr
+        lines = listed_now.stdout.splitlines()
+        assert [line.split("\t")[0] for line in lines] == sorted([REVIEWER[0], "sam.second"])
+        assert "signed in now: 1" in next(line for line in lines if line.startswith(REVIEWER[0]))
+        assert "last sign-in never" in next(line for line in lines if line.startswith("sam.second"))
+
+        # A new password: the old one and the browser signed in with it are refused from now on.
+        reset = mailbox.cli("users", "reset-password", REVIEWER[0], "--password-stdin", input="a brand new pass phrase\n")
+        assert reset.returncode == 0, reset.stderr
+        assert "a brand new pass phrase" not in reset.stdout + reset.stderr
+        assert rita.get("/queue", follow_redirects=False).status_code == 303  # sent to sign in again
+        assert sign_in(TestClient(app, base_url="http://127.0.0.1"), *REVIEWER).headers["location"].startswith("/login")
+        assert sign_in(TestClient(app, base_url="http://127.0.0.1"), REVIEWER[0], "a brand new pass phrase").headers["location"] == "/queue"
+        short = mailbox.cli("users", "reset-password", REVIEWER[0], "--password-stdin", input="short\n")
+        assert short.returncode != 0 and "at least 10 characters" in short.stderr
+
+        # Removed: gone from the list, its browsers signed out, its name free; an unknown name is a clear error.
+        sam = TestClient(app, base_url="http://127.0.0.1")
+        assert sign_in(sam, "sam.second", "another long pass phrase").status_code == 303
+        assert mailbox.cli("users", "remove", "sam.second").returncode == 0
+        assert sam.get("/queue", follow_redirects=False).status_code == 303
+        assert [line.split("\t")[0] for line in mailbox.cli("users", "list").stdout.splitlines()] == [REVIEWER[0]]
+        unknown = mailbox.cli("users", "remove", "nobody")
+        assert unknown.returncode == 2 and "no account called 'nobody'" in unknown.stderr
+        with parts.store.session() as session:
+            actions = [e.action for e in session.scalars(select(AuditEntry).where(AuditEntry.action.like("user_%")))]
+        assert actions.count("user_password_reset") == 1 and actions.count("user_removed") == 1
+    finally:
+        parts.store.close()

@@ -59,6 +59,51 @@ def add_user(store: Store, name: str, password: str, actor: str = "cli") -> None
         session.add(AuditEntry(at=utcnow(), actor=actor, action="user_added", detail={"user": name}))
 
 
+@dataclass(frozen=True)
+class Account:
+    name: str
+    created_at: object
+    last_login_at: object | None
+    sessions: int  # browsers signed in now
+
+
+def list_users(store: Store) -> list[Account]:
+    """Every review-desk account, by name, with when it last signed in and how many browsers are signed in now."""
+    now = utcnow()
+    with store.session() as session:
+        accounts = []
+        for user in session.scalars(select(User).order_by(User.name)):
+            live = [s for s in session.scalars(select(WebSession).where(WebSession.user_id == user.id))
+                    if _aware(s.last_seen_at) + SESSION_IDLE > now and _aware(s.created_at) + SESSION_MAX > now]
+            accounts.append(Account(user.name, user.created_at, user.last_login_at, len(live)))
+        return accounts
+
+
+def remove_user(store: Store, name: str, actor: str = "cli") -> bool:
+    """Delete an account and sign out its browsers at once; audited. False when there is no such account."""
+    with store.session() as session:
+        user = session.scalar(select(User).where(User.name == name.strip()))
+        if user is None:
+            return False
+        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        session.delete(user)
+        session.add(AuditEntry(at=utcnow(), actor=actor, action="user_removed", detail={"user": user.name}))
+    return True
+
+
+def reset_password(store: Store, name: str, password: str, actor: str = "cli") -> None:
+    """A new password for an account: its browsers are signed out and its failed sign-ins forgotten; audited."""
+    if len(password) < 10:
+        raise ValueError("a password of at least 10 characters is needed")
+    with store.session() as session:
+        user = session.scalar(select(User).where(User.name == name.strip()))
+        if user is None:
+            raise ValueError(f"there is no account called {name!r}")
+        user.password_hash, user.failed_logins, user.locked_until = _HASHER.hash(password), 0, None
+        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        session.add(AuditEntry(at=utcnow(), actor=actor, action="user_password_reset", detail={"user": user.name}))
+
+
 def _throttle_keys(client: str, name: str) -> tuple[str, str]:
     client = (client or "unknown")[:100]
     return f"client:{client}", f"account:{client}:{name[:255]}"
