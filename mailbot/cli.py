@@ -456,7 +456,8 @@ def worklist_export(config_path: Path) -> None:
     from mailbot.review import worklist as work
 
     parts = _parts(config_path)
-    sys.stdout.write(work.as_csv(work.open_items(parts.store)))
+    labels = {key: level.label for key, level in parts.triage.policy.access.items()}
+    sys.stdout.write(work.as_csv(work.open_items(parts.store), labels))
 
 
 class _progress:

@@ -8,6 +8,7 @@ import csv
 import getpass
 import io
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -266,7 +267,8 @@ def _worklist(box) -> list[dict]:
     run = box.cli("worklist", "export")
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader(io.StringIO(run.stdout)))
-    assert run.stdout.splitlines()[0] == "name,work_email,organisation,access,endorser,approved_at,approved_by,duplicate_of,warnings"
+    assert run.stdout.splitlines()[0] == ("name,work_email,organisation,access,endorser,approved_at,approved_by,duplicate_of,warnings,"
+                                          "access_label")
     return rows
 
 
@@ -285,6 +287,9 @@ def test_worklist_export_prints_the_open_approved_requests_with_duplicates_flagg
         ("Jane Doe", TYPO, CLI_ACTOR),
     ])
     assert all(r["organisation"] == "Harrowgate Nursing Ltd" and r["access"] == "agency_user" and r["approved_at"] for r in rows)
+    # readable: the label beside the id, the time in ISO 8601 with its zone, to the second
+    assert all(r["access_label"] == "NHSP:Online Agency User (AU)" for r in rows), rows
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", r["approved_at"]) for r in rows), rows
     jo = [r for r in rows if r["name"] == "Jo Bloggs"]
     assert [bool(r["duplicate_of"]) for r in jo] == [False, True], "the second request for Jo is a duplicate of the first"
     assert all(not r["duplicate_of"] for r in rows if r["name"] != "Jo Bloggs")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Mapping
 
 from sqlalchemy import select
 
@@ -71,12 +72,22 @@ def mark_done(store: Store, request_id: int, actor: str) -> bool:
     return True
 
 
-def as_csv(items: list[WorkItem]) -> str:
-    """The worklist as CSV; no cell a spreadsheet would run (names and addresses come from mail)."""
+def as_csv(items: list[WorkItem], labels: Mapping[str, str] | None = None) -> str:
+    """The worklist as CSV: ids with their labels beside them ("agency_user", "NHSP:Online Agency User (AU)"), times in
+    ISO 8601 with their zone, to the second. No cell a spreadsheet would run (names and addresses come from mail)."""
+    labels = labels or {}
     out = io.StringIO()
-    header = ["name", "work_email", "organisation", "access", "endorser", "approved_at", "approved_by", "duplicate_of", "warnings"]
-    write_rows(out, [header, *([item.name, item.email, item.organisation, item.access, item.endorser,
-                                item.approved_at.isoformat() if item.approved_at else "", item.approved_by, item.duplicate_of or "",
-                                " ".join(item.warnings)]
+    header = ["name", "work_email", "organisation", "access", "endorser", "approved_at", "approved_by", "duplicate_of", "warnings",
+              "access_label"]
+    write_rows(out, [header, *([item.name, item.email, item.organisation, item.access, item.endorser, _when(item.approved_at),
+                                item.approved_by, item.duplicate_of or "", " ".join(item.warnings), labels.get(item.access or "", "")]
                                for item in items)])
     return out.getvalue()
+
+
+def _when(moment: datetime | None) -> str:
+    """2026-12-03T14:05:09+00:00: the database's time (UTC), its zone said, no microseconds."""
+    if moment is None:
+        return ""
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment.replace(microsecond=0).isoformat()

@@ -365,7 +365,8 @@ def create_app(parts, templates: Path, host: str | None = None, decided: Callabl
 
     @app.get("/worklist.csv")
     def worklist_csv(user=Depends(signed_in)):
-        return Response(worklist.as_csv(worklist.open_items(store)), media_type="text/csv",
+        labels = {key: level.label for key, level in triage.policy.access.items()}
+        return Response(worklist.as_csv(worklist.open_items(store), labels), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="mailbot-worklist.csv"'})
 
     @app.get("/dashboard")
