@@ -118,27 +118,28 @@ def run(config_path: Path, once: bool, dry_run: bool) -> None:
         service.forever()
         return
     result = service.once()
-    _print_pass(result, parts, dry_run)
+    _print_pass(result, parts, dry_run, config_path)
     if result.error:
         logging.getLogger("mailbot").error(result.error)  # one line; a JSON object when no person is watching
         sys.exit(1)
 
 
-def _print_pass(result, parts, dry_run: bool) -> None:
+def _print_pass(result, parts, dry_run: bool, config_path: Path | None = None) -> None:
     """What the pass did, a row a message: a table for a person, tab-separated lines for a program."""
     from rich.console import Console
     from rich.table import Table
 
     rows = result.report.rows
     title = f"{len(rows)} message(s){' (dry run)' if dry_run else ''}"
-    columns = ("message", "subject", "outcome", "folder", "reply", "note")
+    columns = ("message", "subject", "outcome", "folder", "reply", "note", "why held")
     outbox = parts.settings.outbox.path if parts.settings.smtp is None else None
     cells = []
     for row in rows:
         reply = row.reply or ""
         if reply and outbox is not None and not dry_run:
             reply = parts.sender.path_for(f"Message-ID: {reply}".encode()).name
-        cells.append((row.uid, row.subject[:60], row.outcome, row.folder, reply, row.note))
+        why = ", ".join(row.reasons) if row.folder == "review" else ""
+        cells.append((row.uid, row.subject[:60], row.outcome, row.folder, reply, row.note, why))
     console = Console(width=max(160, Console().width))
     if sys.stdout.isatty():
         table = Table(title=title)
@@ -156,6 +157,17 @@ def _print_pass(result, parts, dry_run: bool) -> None:
         console.print(f"replies: {parts.replies_go_to}" + (f" ({sent.sent} sent in this pass)" if sent else ""))
         if result.report.filed_late:
             console.print(f"filed {result.report.filed_late} message(s) decided by an earlier pass")
+        held = [row for row in rows if row.folder == "review"]
+        if held:
+            from mailbot.review import sentence
+
+            console.print(f"held for review: {len(held)} (why, in the support team's words:)")
+            for code in sorted({code for row in held for code in row.reasons}):
+                console.print(f"  {code}: {sentence(code)}")
+            config = config_path or "mailbot.toml"
+            web = parts.settings.web
+            console.print(f"to review them on the desk: mailbot users add YOUR-NAME --config {config}, then "
+                          f"mailbot web --config {config} and open http://{web.host}:{web.port}/", soft_wrap=True)
 
 
 @main.command("check-config")

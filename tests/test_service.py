@@ -462,6 +462,11 @@ def test_maildir_and_file_outbox(tmp_path, sqlite_url):
     run = run_once(config, env)
     assert run.returncode == 0, run.stderr
     assert os.listdir(maildir / "new") == [] and os.listdir(maildir / "cur") == []
+    # What was held says why, in codes on its row and in the support team's words below, and where the desk is.
+    held = [line.split("\t") for line in run.stdout.splitlines() if "\treview\t" in line]
+    assert held and all(len(cells) == 7 and cells[6] for cells in held), held
+    assert "held for review:" in run.stdout and "sender_not_authenticated: The sender's address could not be verified" in run.stdout
+    assert f"mailbot web --config {config}" in run.stdout
     for folder in FOLDER_PATHS.values():  # Maildir++: .Mailbot.Processed and so on
         assert (maildir / ("." + folder.replace("/", "."))).is_dir(), folder
     filed: dict[str, list[str]] = {}
