@@ -100,7 +100,7 @@ def test_a_reviewer_previews_writes_to_the_sender_and_teaches_the_directory(brow
     # Olivia: not in the directory. Added from her message, the rules now approve; the reviewer approves.
     page.goto(f"{url}/messages/{ids['unknown']}")
     before = " ".join(page.locator("main").inner_text().split())
-    assert "would decide: review (The sender's agency is known, but the sender is not in the directory.)" in before, before
+    assert "would decide: review: The sender's agency is known, but the sender is not in the directory." in before, before
     page.click("details.add-sender summary")
     assert page.input_value("#add-name") == "Olivia Grant"
     page.fill("#add-title", "Operations Director")
@@ -110,7 +110,7 @@ def test_a_reviewer_previews_writes_to_the_sender_and_teaches_the_directory(brow
     body = " ".join(page.locator("main").inner_text().split())
     # known now: what still holds it is the requester's address (a typo of the agency's domain), for the reviewer
     assert "Olivia Grant, Operations Director" in body, body
-    assert "would decide: review (The person's address is not on a domain of the sender's agency.)" in body, body
+    assert "would decide: review: The person's address is not on a domain of the sender's agency." in body, body
     page.fill("input[name=email0]", "jane.doe@harrowgatenursing.co.uk")
     page.click("button[formaction$='/preview'][value=approve]")
     assert "We have accepted this request" in " ".join(page.locator("#preview").inner_text().split())

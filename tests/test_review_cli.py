@@ -405,3 +405,33 @@ def test_users_list_remove_and_reset_password(mailbox):
         assert actions.count("user_password_reset") == 1 and actions.count("user_removed") == 1
     finally:
         parts.store.close()
+
+
+def test_a_login_marked_done_by_mistake_goes_back_on_the_worklist(mailbox):
+    from fastapi.testclient import TestClient
+
+    from desk import csrf_token
+
+    assert mailbox.cli("users", "add", REVIEWER[0], "--password-stdin", input=REVIEWER[1] + "\n").returncode == 0
+    app, parts = desk_app(mailbox.config)
+    try:
+        client = TestClient(app, base_url="http://127.0.0.1")
+        assert sign_in(client, *REVIEWER).status_code == 303
+        [item] = worklist.open_items(parts.store)
+        token = csrf_token(client.get("/worklist").text)
+        assert client.post(f"/worklist/{item.request_id}/done", data={"csrf": token}, follow_redirects=False).status_code == 303
+        assert worklist.open_items(parts.store) == []
+        page = client.get("/worklist").text
+        assert "Marked done in the last 7 days (1)" in page and f"/worklist/{item.request_id}/undo" in page
+        undone = client.post(f"/worklist/{item.request_id}/undo", data={"csrf": token}, follow_redirects=False)
+        assert undone.headers["location"] == "/worklist?notice=undone"
+        assert [i.request_id for i in worklist.open_items(parts.store)] == [item.request_id]
+        again = client.post(f"/worklist/{item.request_id}/undo", data={"csrf": token}, follow_redirects=False)
+        assert again.headers["location"] == "/worklist?notice=nothing_changed"  # not done: nothing to undo
+        refused = client.post(f"/worklist/{item.request_id}/undo", data={"csrf": "wrong"}, follow_redirects=False)
+        assert refused.status_code == 403
+        with parts.store.session() as session:
+            [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "login_unmarked")).all()
+            assert entry.actor == REVIEWER[0] and entry.detail["was"]["by"] == REVIEWER[0]
+    finally:
+        parts.store.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
 from sqlalchemy import select
@@ -69,6 +69,39 @@ def mark_done(store: Store, request_id: int, actor: str) -> bool:
         request.provisioned_at, request.provisioned_by = now, actor
         session.add(AuditEntry(at=now, actor=actor, action="login_created", message_id=request.message_id,
                                detail={"request": request.id, "name": request.name, "email": request.email, "access": request.access}))
+    return True
+
+
+@dataclass(frozen=True)
+class DoneItem:
+    request_id: int
+    name: str | None
+    email: str | None
+    access: str | None
+    done_at: datetime
+    done_by: str | None
+
+
+def recently_done(store: Store, days: int = 7) -> list[DoneItem]:
+    """Logins marked created in the last `days`, newest first: what "undo" can bring back."""
+    since = utcnow() - timedelta(days=days)
+    with store.session() as session:
+        rows = session.scalars(select(Request).where(Request.provisioned_at.is_not(None), Request.provisioned_at >= since)
+                               .order_by(Request.provisioned_at.desc(), Request.id.desc()).limit(200))
+        return [DoneItem(r.id, r.name, r.email, r.access, r.provisioned_at, r.provisioned_by) for r in rows]
+
+
+def undo_done(store: Store, request_id: int, actor: str) -> bool:
+    """A login marked created by mistake goes back on the worklist; audited. False when it was not marked done."""
+    now = utcnow()
+    with store.session() as session:
+        request = session.get(Request, request_id, with_for_update=True)
+        if request is None or request.provisioned_at is None:
+            return False
+        was = {"at": request.provisioned_at.isoformat(), "by": request.provisioned_by}
+        request.provisioned_at, request.provisioned_by = None, None
+        session.add(AuditEntry(at=now, actor=actor, action="login_unmarked", message_id=request.message_id,
+                               detail={"request": request.id, "name": request.name, "email": request.email, "was": was}))
     return True
 
 

@@ -351,7 +351,13 @@ def create_app(parts, templates: Path, host: str | None = None, decided: Callabl
 
     @app.get("/worklist")
     def worklist_page(notice: str = "", user=Depends(signed_in)):
-        return page("worklist", user=user, items=worklist.open_items(store), notice=notices.notice(notice))
+        return page("worklist", user=user, items=worklist.open_items(store), done=worklist.recently_done(store),
+                    notice=notices.notice(notice))
+
+    @app.post("/worklist/{request_id}/undo")
+    def worklist_undo(request_id: int, form=Depends(checked_form), user=Depends(signed_in)):
+        ok = worklist.undo_done(store, request_id, user.name)
+        return RedirectResponse("/worklist?notice=" + ("undone" if ok else "nothing_changed"), status_code=303)
 
     @app.post("/worklist/{request_id}/done")
     def worklist_done(request_id: int, form=Depends(checked_form), user=Depends(signed_in)):
