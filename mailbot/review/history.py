@@ -10,13 +10,14 @@ from mailbot.store.models import AuditEntry, Message, Request
 
 
 def search(store: Store, address: str | None = None, limit: int = 200) -> list[Message]:
-    """The newest decided messages, or those from or about an address."""
+    """The newest decided messages, or those whose sender, subject, or any person asked for (name or address) holds
+    the words searched for."""
     with store.session() as session:
         query = select(Message).options(selectinload(Message.requests))  # the page counts them after the session
         if address:
             like = f"%{address.strip().lower()}%"
-            people = select(Request.message_id).where(func.lower(Request.email).like(like))
-            query = query.where(or_(func.lower(Message.sender).like(like), Message.id.in_(people)))
+            people = select(Request.message_id).where(or_(func.lower(Request.email).like(like), func.lower(Request.name).like(like)))
+            query = query.where(or_(func.lower(Message.sender).like(like), func.lower(Message.subject).like(like), Message.id.in_(people)))
         return list(session.scalars(query.order_by(Message.seen_at.desc(), Message.id.desc()).limit(limit)))
 
 

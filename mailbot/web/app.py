@@ -19,7 +19,7 @@ from mailbot.directory import as_csv_files, parse_directory
 from mailbot.errors import ConfigError
 from mailbot.review import ACTIONS, AlreadyDecided, Edit, NotFound, ReviewDesk, held_reasons, reply_text, sentence
 from mailbot.review import dashboard as dashboard_figures
-from mailbot.review import history, worklist
+from mailbot.review import history, original, worklist
 from mailbot.settings import is_loopback
 from mailbot.store import conversations
 from mailbot.store import directory as stored_directory
@@ -92,7 +92,10 @@ def create_app(parts, templates: Path, host: str | None = None, decided: Callabl
         if exc.status_code != 404:
             return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
         user = accounts.session_for(store, request.cookies.get(COOKIE))
-        what = {"no such message": "There is no message with that number: it may have been purged after the retention period."}
+        what = {"no such message": "There is no message with that number.",
+                "no source": "mailbot no longer keeps this message's text: it was purged after the retention period.",
+                "no html": "This message has no HTML part: its source shows all there is.",
+                "no such attachment": "This message has no such attachment."}
         return page("not_found", 404, nav="", user=user, what=what.get(str(exc.detail), "There is no page at this address."))
 
     def signed_in(request: Request) -> accounts.SignedIn:
@@ -201,7 +204,46 @@ def create_app(parts, templates: Path, host: str | None = None, decided: Callabl
         return page("message", status, nav="queue", user=user, message=row, review=review, reasons=reasons, audit=audit, email=email,
                     auth_header=header, thread=thread, recent=recent, authenticated=sender_not_authenticated(verified) is None,
                     person=person, organisation=verified.organisation, previous=previous, following=following,
-                    drafts=drafts, preview=preview, filled=filled or {}, sent=sent, now=now, **context)
+                    drafts=drafts, preview=preview, filled=filled or {}, sent=sent, now=now,
+                    downloads=original.attachments(row.raw) if row.raw else [],
+                    has_html=bool(row.raw) and original.html_part(row.raw) is not None, **context)
+
+    def stored_raw(message_id: int) -> bytes:
+        try:
+            row = desk.message(message_id)[0]
+        except NotFound:
+            raise HTTPException(status_code=404, detail="no such message")
+        if not row.raw:
+            raise HTTPException(status_code=404, detail="no source")
+        return row.raw
+
+    @app.get("/messages/{message_id}/source")
+    def message_source(message_id: int, user=Depends(signed_in)):
+        """The message as it came, as plain text (never rendered)."""
+        return PlainTextResponse(stored_raw(message_id).decode("utf-8", "replace"))
+
+    @app.get("/messages/{message_id}/message.eml")
+    def message_download(message_id: int, user=Depends(signed_in)):
+        return Response(stored_raw(message_id), media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="message-{int(message_id)}.eml"'})
+
+    @app.get("/messages/{message_id}/original")
+    def message_html(message_id: int, user=Depends(signed_in)):
+        """The HTML part as the sender's mail client showed it, sandboxed: no script, nothing fetched from anywhere."""
+        html = original.html_part(stored_raw(message_id))
+        if html is None:
+            raise HTTPException(status_code=404, detail="no html")
+        return HTMLResponse(html, headers={"Content-Security-Policy": original.INERT})
+
+    @app.get("/messages/{message_id}/attachments/{number}")
+    def message_attachment(message_id: int, number: int, user=Depends(signed_in)):
+        """One attachment's bytes, to download (never shown in the browser, whatever type it claims)."""
+        parts = original.attachments(stored_raw(message_id))
+        if not 0 <= number < len(parts):
+            raise HTTPException(status_code=404, detail="no such attachment")
+        part = parts[number]
+        return Response(part.data, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{part.filename}"'})
 
     def form_edits(form) -> list[Edit] | None:
         try:
