@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mailbot.extract.access import AccessFinder, AccessMention, How
 from mailbot.extract.lexicon import Lexicon
 from mailbot.extract.names import HONORIFICS, PARTICLES, clean_name, fold, is_person_name, spelling
-from mailbot.extract.rules import Cue, ReadingRules
+from mailbot.extract.rules import Cue, CueSet, ReadingRules
 from mailbot.extract.topics import TopicFinder
 from mailbot.extract.units import Unit, emails_in, label_spans
 
@@ -57,7 +57,7 @@ class Note:
     addresses: tuple[AddressMention, ...]
     names: tuple[NameMention, ...]
     accesses: tuple[AccessMention, ...]
-    cues: frozenset[Cue]
+    cues: CueSet  # read lazily: `cue in note.cues`
     topics: tuple[str, ...]
     password: bool  # asks for password help
     item_number: int | None  # "2." at the start of a list item

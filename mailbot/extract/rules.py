@@ -83,10 +83,9 @@ class ReadingRules:
     def has(self, cue: Cue, text: str) -> bool:
         return bool(self.cues[cue].search(_words_only(text)))
 
-    def present(self, text: str) -> frozenset[Cue]:
-        """Every kind of cue the text holds (the text made words-only once, not once a cue)."""
-        words = _words_only(text)
-        return frozenset(cue for cue, pattern in self.cues.items() if pattern.search(words))
+    def present(self, text: str) -> CueSet:
+        """The kinds of cue the text holds, each looked for when first asked (the text made words-only once)."""
+        return CueSet(self.cues, _words_only(text))
 
     def where(self, cue: Cue, text: str) -> tuple[tuple[int, int], ...]:
         return tuple((m.start(), m.end()) for m in self.cues[cue].finditer(_words_only(text)))
@@ -99,6 +98,29 @@ class ReadingRules:
             found = _CLAUSE_END.search(text, end)
             spans.append((start, found.start() if found else len(text)))
         return tuple(spans)
+
+
+class CueSet:
+    """The cues of one text, read lazily: a unit is asked about a few kinds of cue, not all of them, and each
+    kind is one pattern search. Behaves as a read-only set of Cue for `in`."""
+
+    __slots__ = ("_patterns", "_words", "_known")
+
+    def __init__(self, patterns: Mapping[Cue, re.Pattern], words: str):
+        self._patterns, self._words, self._known = patterns, words, {}
+
+    def __contains__(self, cue: object) -> bool:
+        found = self._known.get(cue)
+        if found is None:
+            pattern = self._patterns.get(cue)  # type: ignore[arg-type]
+            found = self._known[cue] = bool(pattern is not None and pattern.search(self._words))
+        return found
+
+    def __iter__(self):
+        return (cue for cue in self._patterns if cue in self)
+
+    def __repr__(self) -> str:
+        return f"CueSet({sorted(c.value for c in self)})"
 
 
 _APOSTROPHES = str.maketrans("\u2019\u2018\u02bc\u2032", "''''")  # cues are written with ', mail has \u2019 as often
