@@ -25,8 +25,12 @@ run: $(VENV)/.installed
 	for f in config/demo/inbox/*.eml; do cp "$$f" "$(DEMO)/mail/new/$$(basename "$$f" .eml)"; done
 	$(BIN)/mailbot run --once --config config/demo/mailbot.toml
 
+# Three processes on this project's two cores: most of the suite waits on Dovecot, SMTP and subprocesses, not the CPU.
+# A file's tests stay on one process (their module fixtures are shared). `TEST_WORKERS=0 make test` runs them in one.
+TEST_WORKERS ?= 3
+
 test: $(VENV)/.installed-dev test-servers test-browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # The service tests start a throwaway Dovecot: Debian's dovecot-imapd, installed here when missing
 # (as root, or with sudo). Without it they are skipped, except under CI=true, where they fail.
