@@ -314,3 +314,34 @@ def test_a_person_on_hold_in_a_list_is_left_out_and_holds_up_nobody_else(engine)
 def test_not_got_his_work_account_yet_is_not_having_it(engine):
     body = f"Please set up Agency User for:\n\n- Tom Ashby - tom.ashby@{H} (he's not got his work account yet)\n"
     assert [r[2] for r in requests(engine, body)] == ["agency_user"]
+
+
+# -- round 4: what the fourth sealed batch found ------------------------------------------------------------------
+
+
+def test_a_form_field_with_a_hint_names_the_person_surname_first(engine):
+    body = (f"Please see our access form below.\n\nNew user (Surname, First name): Okonjo-Baptiste, Temi\n"
+            f"New user work email: temi.okonjo-baptiste@{H}\nSystem required: NHSP:Connect\n")
+    assert requests(engine, body) == [("Temi Okonjo-Baptiste", f"temi.okonjo-baptiste@{H}", "nhsp_connect")]
+
+
+def test_whoever_fills_in_a_form_is_not_the_person_it_asks_for(engine):
+    body = (f"Please see our access form below.\n\nForm submitted by: Nisha Raval (nisha.raval@{H})\n"
+            f"New user name: Temi Okonjo\nNew user work email: temi.okonjo@{H}\nSystem required: NHSP:Connect\n")
+    assert requests(engine, body) == [("Temi Okonjo", f"temi.okonjo@{H}", "nhsp_connect")]
+
+
+def test_a_name_joined_by_and_to_a_person_asked_for_is_asked_for_too(engine):
+    body = f"Please could you set up Agency User access for Mia Carrick (mia.carrick@{H}) and Joe Pennock."
+    assert requests(engine, body) == [("Mia Carrick", f"mia.carrick@{H}", "agency_user"), ("Joe Pennock", None, "agency_user")]
+
+
+def test_the_same_as_a_colleague_is_a_reference_not_a_request(engine):
+    body = (f"Please set up Ines Carvalho (ines.carvalho@{H}) as an Agency User, the same as Tomasz Wrona who you set up "
+            f"in February. Tomasz (tomasz.wrona@{H}) will show her round, so nothing needs to change on his account.")
+    assert requests(engine, body) == [("Ines Carvalho", f"ines.carvalho@{H}", "agency_user")]
+
+
+def test_one_too_asks_again_for_the_access_a_colleague_already_has(engine):
+    body = f"Martin already has a 247 Time login - could Farah Iqbal have one too please? Her email is farah.iqbal@{H}."
+    assert requests(engine, body) == [("Farah Iqbal", f"farah.iqbal@{H}", "247_time")]

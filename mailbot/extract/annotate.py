@@ -10,7 +10,7 @@ from mailbot.extract.lexicon import Lexicon
 from mailbot.extract.names import HONORIFICS, PARTICLES, clean_name, fold, is_person_name, spelling
 from mailbot.extract.rules import Cue, CueSet, ReadingRules
 from mailbot.extract.topics import TopicFinder
-from mailbot.extract.units import Unit, emails_in, label_spans
+from mailbot.extract.units import Unit, emails_in, label_spans, other_fields
 
 _TOKEN = re.compile(r"[^\W\d_][^\W\d_'’\-]*+(?:['’\-][^\W\d_]++)*+\.?")
 _EMAILISH = re.compile(r"(?<!\S)[^\s@]++@\S++|(?:https?://|www\.)\S++")
@@ -98,7 +98,7 @@ class Annotator:
             accesses=tuple(self.access.find(text)), cues=cues, topics=tuple(self.topics.raised(text)),
             password=self.topics.asks_password_help(text) if unit.kind != "subject" else False,
             item_number=unit.number, number_references=tuple(int(m.group(1)) for m in _NUMBER_REFERENCE.finditer(text)),
-            context_spans=self._context_spans(text) + self._context_cells(unit),
+            context_spans=self._context_spans(text) + self._context_cells(unit) + other_fields(unit),
         )
 
     def _context_spans(self, text: str) -> tuple[tuple[int, int], ...]:

@@ -24,6 +24,9 @@ def accesses_asked(note: Note, rules: ReadingRules) -> tuple[AccessMention, ...]
         return ()  # a table row that says its person has it already asks for nothing
     # held from the mark to the end of its clause: "Now that she is on Agency User, could she have Connect too?"
     spans = rules.reach(Cue.ALREADY, note.text)
+    # "Martin already has a 247 Time login - could Farah have one too?": the access held is the one asked again
+    again = rules.context["refers_back"]
+    spans = tuple((start, end) for start, end in spans if not (note.has(Cue.ASK) and again.search(note.text, end)))
     return tuple(m for m in requested if not any(start < m.start < end for start, end in spans))
 
 

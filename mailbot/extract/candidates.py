@@ -21,6 +21,10 @@ REACH = 6  # units: how far from an address its name may be
 _LAST = re.compile(r"sur|last|family", re.I)
 
 
+# Between two names of one list: an optional parenthesis (an address, a role) then "and", "&" or a comma.
+_JOINED = re.compile(r"(?<!\s)\s*+(?:\([^()\n]{0,120}\)\s*+)?(?:,\s*+(?:and\s++|&\s*+)?|and\s++|&\s*+)$")
+
+
 @dataclass(frozen=True, slots=True)
 class NameChoice:
     """A name that may go with an address, where it was found, and the evidence for it."""
@@ -163,11 +167,13 @@ class Evidence:
             return True  # a list of people: each item starts with a name, then a separator
         if any(m.start >= mention.end and text[mention.end: m.start].strip().lower() in ("as", "as an", "as a") for m in note.accesses):
             return True  # "Jane Doe as an Agency User"
-        return bool(
-            context["before_target"].search(before)
-            or (context["set_before"].search(before) and context["set_after"].match(after))
-            or context["after_target"].match(after)
-        )
+        if (context["before_target"].search(before)
+                or (context["set_before"].search(before) and context["set_after"].match(after))
+                or context["after_target"].match(after)):
+            return True
+        # "for Mia Carrick (mia.carrick@...) and Joe Pennock": a name joined by "and" to a person asked for is asked for
+        previous = [m for m in note.names if m.end <= mention.start and _JOINED.match(text, m.end, mention.start)]
+        return bool(previous) and self.is_target(note, previous[-1])
 
     def person_features(self, note: Note, mention: NameMention) -> dict[str, float]:
         after = note.text[mention.end:]

@@ -43,7 +43,7 @@ class Cue(str, enum.Enum):
     UNSETTLED = "unsettled"
 
 
-CONTEXTS = ("before_target", "after_target", "set_before", "set_after", "subject_target", "attributive", "thanks_for",
+CONTEXTS = ("refers_back", "before_target", "after_target", "set_before", "set_after", "subject_target", "attributive", "thanks_for",
             "place_after", "email_label", "purpose_before", "purpose_after_access", "job_title_after", "context_field")
 WEIGHT_SETS = ("name_for_address", "name_for_person")
 

@@ -11,7 +11,7 @@ _NUMBER = re.compile(r"^\s*+\(?(\d{1,2})[.)]")
 _BULLET = re.compile(r"^\s*(?:[•*·◦▪‣○●■►➢✓\-–—]|\(?\d{1,2}[.)]|\(\d{1,2}\)|[a-hA-H][.)])\s+")
 # Starts only where a run of address characters starts: no quadratic search through long tokens.
 _EMAIL = re.compile(r"(?<![\w.+'’-])[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+")
-_LABEL = re.compile(r"^\s*+(?:[*•-]\s*+)?([A-Za-z][A-Za-z /'’-]{1,30}?)\s*+[:=]\s*+(?:\|\s*+)?(.*)$")  # "Name: | Jo" (a table)
+_LABEL = re.compile(r"^\s*+(?:[*•-]\s*+)?([A-Za-z][A-Za-z /'’-]{1,30}?(?:\s*+\([A-Za-z ,/'’-]{1,40}\))?)\s*+[:=]\s*+(?:\|\s*+)?(.*)$")  # "Name: | Jo" (a table); "Name (as on ID):"
 # The person's name and address in a form ("Name:", "New user full name:", "Work email:"), not another's ("Line
 # manager name:", "Submitted by:", "Personal email:", "Company name:") and not a login name ("User name:").
 _NOT_THE_PERSONS = r"(?!.*\b(?:company|agency|organi[sz]ation|branch|site|office|manager|managers|submitted|requested|approved|authori[sz]ed|your|sender|contact|business|trading|ward|unit|team|personal|home|private|alternative|other|previous)\b)"
@@ -100,8 +100,19 @@ def _fields_from_cells(lines: list[str]) -> list[str]:
     return lines
 
 
+_HINT = re.compile(r"\(([^()]*+)\)")
+# "New user (Surname, First name)": both parts of a name in one field, the surname first.
+_SURNAME_FIRST_LABEL = re.compile(r"\b(?:surname|last\s*name|family\s*name)\s*+[,/]?\s*+(?:first|fore|given|christian)\s*names?\b", re.I)
+
+
+def _bare(label: str) -> str:
+    """A label without its parenthesised hint: "Name (as on passport)" is "Name"."""
+    return " ".join(_HINT.sub(" ", label).split())
+
+
 def _is_name_label(label: str) -> bool:
-    return bool(_NAME_LABEL.match(label) or _FIRST_LABEL.match(label))
+    bare = _bare(label)
+    return bool(_NAME_LABEL.match(bare) or _FIRST_LABEL.match(bare) or _SURNAME_FIRST_LABEL.search(label))
 
 
 def _is_record(lines: list[str]) -> bool:
@@ -109,7 +120,7 @@ def _is_record(lines: list[str]) -> bool:
         return False
     labels = [_LABEL.match(line) for line in lines]
     names = sum(1 for m in labels if m and _is_name_label(m.group(1).strip()))
-    emails = sum(1 for m in labels if m and _EMAIL_LABEL.match(m.group(1).strip()))
+    emails = sum(1 for m in labels if m and _EMAIL_LABEL.match(_bare(m.group(1))))
     return names >= 1 and (emails >= 1 or any(_EMAIL.search(line) for line in lines))
 
 
@@ -226,8 +237,11 @@ def record_fields(unit: Unit) -> dict[str, str]:
         match = _LABEL.match(line)
         if not match:
             continue
-        label, value = match.group(1).strip(), match.group(2).strip()
-        if _NAME_LABEL.match(label):
+        label, value = _bare(match.group(1)), match.group(2).strip()
+        if _SURNAME_FIRST_LABEL.search(match.group(1)) and "," in value:  # "Okonjo-Baptiste, Temi": turned round
+            surname, _, given = value.partition(",")
+            fields.setdefault("name", f"{given.strip()} {surname.strip()}".strip())
+        elif _NAME_LABEL.match(label):
             fields.setdefault("name", value)
         elif _FIRST_LABEL.match(label):
             fields.setdefault("first name", value)
@@ -240,6 +254,26 @@ def record_fields(unit: Unit) -> dict[str, str]:
     if "name" not in fields and fields.get("first name") and fields.get("last name"):
         fields["name"] = f"{fields['first name']} {fields['last name']}"
     return fields
+
+
+def other_fields(unit: Unit) -> tuple[tuple[int, int], ...]:
+    """Where a record's fields about anyone but the person asked for are ("Form submitted by: Nisha Raval (...)",
+    "Line manager: Grace ..."): whoever is named there is context, never asked for. Only the name and email fields
+    (and first/last name) are the person's."""
+    if unit.kind != "record":
+        return ()
+    labels = [_LABEL.match(line) for line in unit.text.split("\n")]
+    if not (any(m and _is_name_label(m.group(1)) for m in labels) and any(m and _EMAIL_LABEL.match(_bare(m.group(1))) for m in labels)):
+        return ()  # not a form with the person's own name and email fields ("NAME: EMAIL" over "JO BLOGGS: JO@...")
+    spans, start = [], 0
+    for line in unit.text.split("\n"):
+        match = _LABEL.match(line)
+        if match:
+            label = _bare(match.group(1))
+            if not (_is_name_label(match.group(1)) or _LAST_LABEL.match(label) or _EMAIL_LABEL.match(label)):
+                spans.append((start + match.start(2), start + len(line)))
+        start += len(line) + 1
+    return tuple(spans)
 
 
 def label_spans(unit: Unit) -> tuple[tuple[int, int], ...]:
