@@ -398,3 +398,19 @@ def test_replies_since_counts_recent_unheld_replies_to_that_address(store):
     assert store.replies_since("MARIA.SANTOS@harrowgatenursing.co.uk", hour_ago) == 4
     assert store.replies_since("dev.patel@kestrel-locums.com", hour_ago) == 1
     assert store.replies_since("nobody@kestrel-locums.com", hour_ago) == 0
+
+
+def test_requests_are_found_by_address_through_an_index_whatever_the_case(tmp_path):
+    """Repeat checks look up each approved request's address: a full scan per message grew with the store (0007)."""
+    from sqlalchemy import func, select, text
+
+    from mailbot.store.models import Request
+
+    store = Store(f"sqlite:///{tmp_path / 'index.db'}")
+    store.upgrade()
+    with store.session() as session:
+        query = select(Request.id).where(Request.outcome == "approved", func.lower(Request.email).in_(["jo@example.co.uk"]))
+        compiled = query.compile(session.bind, compile_kwargs={"literal_binds": True})
+        plan = " ".join(str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+    assert "USING INDEX ix_requests_email_lower" in plan, plan
+    store.close()

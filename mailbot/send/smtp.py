@@ -21,18 +21,24 @@ class SmtpSender:
         self.settings = settings
         self.tokens = tokens
         self.connection: smtplib.SMTP | None = None
+        self._context: ssl.SSLContext | None = None
+
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS context, made once: loading the system's CA certificates costs tens of milliseconds a time."""
+        if self._context is None:
+            self._context = ssl.create_default_context()
+        return self._context
 
     def connect(self) -> smtplib.SMTP:
         settings = self.settings
-        context = ssl.create_default_context()
         try:
             if settings.security == "ssl":
-                connection = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout_seconds, context=context)
+                connection = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout_seconds, context=self._tls())
             else:
                 connection = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
             connection.ehlo()
             if settings.security == "starttls":
-                connection.starttls(context=context)
+                connection.starttls(context=self._tls())
                 connection.ehlo()
             if settings.oauth is not None:
                 token = self.tokens.token()

@@ -262,19 +262,22 @@ class InboxPass:
     def _mark_conversations(self, items: list[Item]) -> None:
         """What recorded messages say of earlier ones: a repeat marks the earlier approval asked_again; a bounce of
         mailbot's reply marks the requests whose address failed for good address_bounced (held from provisioning)."""
+        repeats = []  # marked together, in one transaction for the batch
         for item in items:
             decision = item.triaged.decision
             if item.record_id is None or decision is None:
                 continue
-            repeats = [d.repeat_of for d in decision.requests if d.repeat_of is not None]
-            if repeats:
-                conversations.mark(self.store, repeats, "asked_again", by_message=item.record_id)
+            again = [d.repeat_of for d in decision.requests if d.repeat_of is not None]
+            if again:
+                repeats.append((again, "asked_again", {"by_message": item.record_id}))
             if decision.bounced and decision.follows is not None:
                 bounced = conversations.bounced_requests(self.store, decision.follows, decision.bounced)
                 if bounced:
                     conversations.mark(self.store, bounced, "address_bounced", by_message=item.record_id)
                     log.warning("a reply bounced: requests marked address_bounced",
                                 extra={"answered_message": decision.follows, "requests": bounced})
+        if repeats:
+            conversations.mark_each(self.store, repeats)
 
     # -- filing ----------------------------------------------------------------------------------------
 

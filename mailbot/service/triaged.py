@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailbot.decide.limits import digest
 from mailbot.decide.outcome import Decision
@@ -31,8 +31,11 @@ class Triaged:
 def _summary(result: TriageResult) -> Triaged:
     email, reply = result.email, result.reply
     sender = email.sender.email if email.sender else None
-    return Triaged(email.message_id, email.subject, sender, result.decision, reply, reply.to_bytes() if reply else None,
-                   digest=digest(sender, email.body.new_text))
+    content = reply.to_bytes() if reply else None
+    # The pass needs the reply's envelope and headers, and its bytes as sent: not its text and HTML again (half of
+    # what would cross from a worker process).
+    slim = replace(reply, text="", html="") if reply else None
+    return Triaged(email.message_id, email.subject, sender, result.decision, slim, content, digest=digest(sender, email.body.new_text))
 
 
 def triage_for_pass(engine: Triage, raw: bytes) -> Triaged:

@@ -137,16 +137,22 @@ def _entry(message: Message) -> ThreadEntry:
 
 def mark(store: Store, request_ids: Sequence[int], warning: str, actor: str = "mailbot", **detail) -> int:
     """Add a warning (asked_again, address_bounced) to these requests, once; audited. Returns how many changed."""
-    assert warning in WARNINGS
+    return mark_each(store, [(request_ids, warning, detail)], actor)
+
+
+def mark_each(store: Store, marks: Sequence[tuple[Sequence[int], str, dict]], actor: str = "mailbot") -> int:
+    """Several marks (request ids, warning, audit detail) in one transaction: a batch's repeats at once."""
     changed = 0
     with store.session() as session:
-        for request in session.scalars(select(Request).where(Request.id.in_(list(request_ids)))).all():
-            if warning in (request.warnings or []):
-                continue
-            request.warnings = [*(request.warnings or []), warning]
-            session.add(AuditEntry(at=_now(), actor=actor, action=warning, message_id=request.message_id,
-                                   detail={"request": request.id, "email": request.email, "access": request.access, **detail}))
-            changed += 1
+        for request_ids, warning, detail in marks:
+            assert warning in WARNINGS
+            for request in session.scalars(select(Request).where(Request.id.in_(list(request_ids)))).all():
+                if warning in (request.warnings or []):
+                    continue
+                request.warnings = [*(request.warnings or []), warning]
+                session.add(AuditEntry(at=_now(), actor=actor, action=warning, message_id=request.message_id,
+                                       detail={"request": request.id, "email": request.email, "access": request.access, **detail}))
+                changed += 1
     return changed
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -76,6 +76,9 @@ class Request(Base):
     warnings: Mapped[list | None] = mapped_column(JSON)  # asked_again, address_bounced (the worklist shows them)
 
     message: Mapped[Message] = relationship(back_populates="requests")
+
+    # repeat checks and the desk's searches look requests up by address whatever its case (migration 0007)
+    __table_args__ = (Index("ix_requests_email_lower", text("lower(email)")),)
 
 
 class Reply(Base):
