@@ -268,6 +268,13 @@ def users() -> None:
     """Review-desk accounts."""
 
 
+def _password(from_stdin: bool, prompt: str) -> str:
+    """A password from standard input's first line, or asked for twice without echo."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
 @users.command("add")
 @config_option
 @click.argument("name")
@@ -277,10 +284,7 @@ def users_add(config_path: Path, name: str, password_stdin: bool) -> None:
     from mailbot.web.accounts import add_user
 
     parts = _parts(config_path)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_stdin, "Password")
     try:
         add_user(parts.store, name, password, actor=_actor())
     except ValueError as bad:
@@ -321,7 +325,7 @@ def users_reset_password(config_path: Path, name: str, password_stdin: bool) -> 
     from mailbot.web.accounts import reset_password
 
     parts = _parts(config_path)
-    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_stdin, "New password")
     try:
         reset_password(parts.store, name, password, actor=_actor())
     except ValueError as bad:

@@ -10,13 +10,10 @@ from sqlalchemy import select
 
 from desk import REVIEWER, DeskServer, csrf_token, message_id, sign_in, spoof, unknown_endorser
 from servers import mailbot, write_config
+from test_desk_browser import _replies_to
 from test_resilience import Running
 
 from mailbot.store import Message, Store
-
-
-def _replies_to(smtp_server, tag: str):
-    return [e for e in smtp_server.envelopes() if " ".join(str(e.message["In-Reply-To"]).split()) == message_id(tag)]
 
 
 def _wait_for(condition, seconds: float) -> float:

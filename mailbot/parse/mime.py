@@ -442,3 +442,15 @@ def _parse(raw: bytes) -> Email:
         truncated=collector.truncated or len(collector.attached_messages) > _MAX_ATTACHED,
         delivery=delivery_report(message) if message.is_multipart() else None,
     )
+
+
+def plain_text(raw: bytes) -> str | None:
+    """The plain-text body of a message mailbot wrote itself (a stored reply), or None; never raises."""
+    try:
+        from email import message_from_bytes
+        from email import policy as email_policy
+
+        part = message_from_bytes(raw, policy=email_policy.default).get_body(("plain",))
+        return part.get_content() if part is not None else None
+    except Exception:
+        return None

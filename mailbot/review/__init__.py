@@ -90,16 +90,6 @@ def reviewer_paragraph(text: str | None, limit: int = 1000) -> str:
     return kept[:limit].rstrip()
 
 
-def reply_text(content: bytes) -> str:
-    """The text part of a reply as it was sent (its stored bytes), for the desk to show."""
-    from email import message_from_bytes
-    from email import policy as email_policy
-
-    message = message_from_bytes(content, policy=email_policy.default)
-    part = message.get_body(("plain",))
-    return part.get_content() if part is not None else ""
-
-
 def edited(current, edits: list[Edit] | None) -> tuple[list[RequestedAccess], list[dict]]:
     """The requests as the reviewer corrected them, and what changed; `current` is the message's stored requests.
     A field that is None was not in the form and stays; a field emptied on the page comes as "" and clears."""

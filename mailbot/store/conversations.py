@@ -11,6 +11,7 @@ from typing import Sequence
 from sqlalchemy import func, or_, select
 
 from mailbot.decide.conversation import Approval, Earlier, EarlierRequest
+from mailbot.parse import plain_text
 from mailbot.store import Store, _aware
 from mailbot.store.models import AuditEntry, Message, Reply, Request
 from mailbot.settings import Settings
@@ -121,16 +122,7 @@ def thread(store: Store, message_id: int, limit: int = 50) -> tuple[list[ThreadE
 
 def _entry(message: Message) -> ThreadEntry:
     reply = message.reply
-    text = None
-    if reply is not None:
-        from email import message_from_bytes, policy
-
-        try:
-            parsed = message_from_bytes(reply.content, policy=policy.default)
-            body = parsed.get_body(("plain",))
-            text = body.get_content() if body is not None else None
-        except Exception:
-            text = None
+    text = plain_text(reply.content) if reply is not None and reply.content else None
     return ThreadEntry(message.id, _aware(message.seen_at), message.sender, message.subject, message.outcome,
                        reply.subject if reply else None, reply.status if reply else None, text)
 

@@ -16,8 +16,9 @@ from markupsafe import Markup
 from mailbot.decide.authentication import trusted_header
 from mailbot.decide.rules import sender_not_authenticated
 from mailbot.directory import as_csv_files, parse_directory
+from mailbot.parse import plain_text
 from mailbot.errors import ConfigError
-from mailbot.review import ACTIONS, AlreadyDecided, Edit, NotFound, ReviewDesk, held_reasons, reply_text, sentence
+from mailbot.review import ACTIONS, AlreadyDecided, Edit, NotFound, ReviewDesk, held_reasons, sentence
 from mailbot.review import dashboard as dashboard_figures
 from mailbot.review import history, original, worklist
 from mailbot.settings import is_loopback
@@ -200,7 +201,7 @@ def create_app(parts, templates: Path, host: str | None = None, decided: Callabl
             slow = {"processing_timeout", "processing_failed", "message_too_large"}.intersection(row.reasons or ())
             if row.raw and not slow:  # the rules again, with the directory as it is now (a sender just added, say)
                 now = triage.run(row.raw).decision
-        sent = reply_text(row.reply.content) if row.reply is not None and row.reply.content else None
+        sent = plain_text(row.reply.content) if row.reply is not None and row.reply.content else None
         return page("message", status, nav="queue", user=user, message=row, review=review, reasons=reasons, audit=audit, email=email,
                     auth_header=header, thread=thread, recent=recent, authenticated=sender_not_authenticated(verified) is None,
                     person=person, organisation=verified.organisation, previous=previous, following=following,
@@ -281,7 +282,7 @@ def create_app(parts, templates: Path, host: str | None = None, decided: Callabl
         if edits is None:
             return RedirectResponse(f"/messages/{message_id}?notice=form_damaged", status_code=303)
         try:
-            result = desk.decide(message_id, action, user.name, (form.get("note") or "").strip()[:2000], edits,
+            desk.decide(message_id, action, user.name, (form.get("note") or "").strip()[:2000], edits,
                                  (form.get("to_sender") or "")[:4000])
         except AlreadyDecided:
             return RedirectResponse(f"/messages/{message_id}?notice=decided_already", status_code=303)
