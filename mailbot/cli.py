@@ -65,13 +65,16 @@ def triage(config_path: Path, as_json: bool, jobs: int, paths: tuple[str, ...]) 
     """Say what mailbot would decide and reply for each .eml file (a folder means its *.eml files)."""
     from mailbot.batch import triage_files, workers_for
     from mailbot.settings import load_settings
-    from mailbot.store.conversations import recall_for
     from mailbot.triage import Triage
 
     try:
         settings = load_settings(config_path)
-        # the conversations so far, read-only, where the config names a database (as the service decides)
-        engine = Triage.from_settings(settings, html=False, recall=recall_for(settings, given_only=True))
+        recall = None
+        if settings.database.in_file:  # the conversations so far, read-only, as the service decides
+            from mailbot.store.conversations import recall_for
+
+            recall = recall_for(settings, given_only=True)
+        engine = Triage.from_settings(settings, html=False, recall=recall)
     except ConfigError as error:
         _fail_config(error)
     files = _message_files(paths)

@@ -345,3 +345,53 @@ def test_the_same_as_a_colleague_is_a_reference_not_a_request(engine):
 def test_one_too_asks_again_for_the_access_a_colleague_already_has(engine):
     body = f"Martin already has a 247 Time login - could Farah Iqbal have one too please? Her email is farah.iqbal@{H}."
     assert requests(engine, body) == [("Farah Iqbal", f"farah.iqbal@{H}", "247_time")]
+
+
+# -- round 5: what the fifth sealed batch found ------------------------------------------------------------------
+
+
+def test_lines_that_each_start_with_a_name_and_a_dash_are_a_list_even_without_addresses(engine):
+    body = (f"Hi, can you set up agency user logins for our 2 new starters please\n\nKwabena Asare - his work email isn't set "
+            f"up yet, IT are on it\nZara Whitmore - zara.whitmore@{H}\n")
+    assert requests(engine, body) == [("Kwabena Asare", None, "agency_user"), ("Zara Whitmore", f"zara.whitmore@{H}", "agency_user")]
+
+
+def test_a_column_labelled_surname_forename_holds_the_whole_name(engine):
+    body = (f"Please set these up.\n\nName (Surname, Forename) | Job title | Work email | Access\nKaur-Bhamra, Simran | Finance Officer | "
+            f"simran.kaur-bhamra@{H} | Agency User\nMensah, Abena | Consultant | abena.mensah@{H} | Agency User\n")
+    assert requests(engine, body) == [("Simran Kaur-Bhamra", f"simran.kaur-bhamra@{H}", "agency_user"),
+                                      ("Abena Mensah", f"abena.mensah@{H}", "agency_user")]
+
+
+def test_an_access_followed_by_for_goes_to_everyone_named_after_it(engine):
+    body = (f"Please set up Agency User for Hamza Rehman and Lucy Brien, and NHSP:Connect for Lucy only.\n\n"
+            f"Hamza Rehman - hamza.rehman@{H}\nLucy Brien - lucy.brien@{H}\n")
+    assert requests(engine, body) == [("Hamza Rehman", f"hamza.rehman@{H}", "agency_user"),
+                                      ("Lucy Brien", f"lucy.brien@{H}", "agency_user"), ("Lucy Brien", f"lucy.brien@{H}", "nhsp_connect")]
+
+
+def test_a_correction_replaces_the_access_it_takes_back(engine):
+    body = (f"Please could you set Ifeoma Obi up as an Agency User? Her email is ifeoma.obi@{H}\n\n"
+            "P.S. Sorry - I meant NHSP:Connect, not Agency User.")
+    assert requests(engine, body) == [("Ifeoma Obi", f"ifeoma.obi@{H}", "nhsp_connect")]
+
+
+def test_a_password_question_about_a_named_colleague_is_hers_and_asks_no_access(engine):
+    body = (f"Please set up NHSP:Connect for Maryam Haddadi (maryam.haddadi@{H}).\n\nSeparately, Chloe Marsden "
+            f"(chloe.marsden@{H}) tells me she has never received a password email for NHSP Online. How does she create one?")
+    assert requests(engine, body, subject="Connect access + password query") == [
+        ("Maryam Haddadi", f"maryam.haddadi@{H}", "nhsp_connect"), ("Chloe Marsden", f"chloe.marsden@{H}", "password_help")]
+
+
+def test_someone_to_send_things_to_is_a_contact_not_a_requester(engine):
+    body = ("Rosa Villanueva joins us on Monday and will need Agency User access. Her work mailbox isn't set up yet, so for now "
+            f"her email is rosa.villanueva@outlook.com. Until it is, please send anything for her to her manager, Desmond Boateng "
+            f"(desmond.boateng@{H}).")
+    assert requests(engine, body) == [("Rosa Villanueva", "rosa.villanueva@outlook.com", "agency_user")]
+
+
+def test_the_same_access_as_a_colleague_whose_access_is_stated(engine):
+    body = ("Please could Isla Cameron be given the same access as Jamie Reid? Jamie has Agency User and NHSP:Connect, "
+            f"and Isla will be sharing his workload from next week.\n\nIsla's work email is isla.cameron@{H}")
+    assert requests(engine, body) == [("Isla Cameron", f"isla.cameron@{H}", "agency_user"),
+                                      ("Isla Cameron", f"isla.cameron@{H}", "nhsp_connect")]

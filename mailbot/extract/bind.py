@@ -3,11 +3,12 @@ else of their paragraph; else what the message asks for everyone. Never another 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from mailbot.extract.access import AccessMention, How, resolve
 from mailbot.extract.annotate import Note
-from mailbot.extract.people import Person
+from mailbot.extract.people import Person, clause_around
 from mailbot.extract.names import fold, same_person
 from mailbot.extract.rules import Cue, ReadingRules
 from mailbot.policy import Policy
@@ -28,6 +29,30 @@ def accesses_asked(note: Note, rules: ReadingRules) -> tuple[AccessMention, ...]
     again = rules.context["refers_back"]
     spans = tuple((start, end) for start, end in spans if not (note.has(Cue.ASK) and again.search(note.text, end)))
     return tuple(m for m in requested if not any(start < m.start < end for start, end in spans))
+
+
+# "Agency User and Connect for ...": accesses joined into one list, then "for" (or "to") the people they are for.
+_JOINED_ACCESSES = re.compile(r"\s*+(?:,|and|&|plus|/|\+)?\s*+(?:(?:access|logins?|log-ins?|accounts?)\s*+)?(?:,|and|&|plus|/|\+)?\s*+", re.I)
+_FOR_PEOPLE = re.compile(r"(?<!\s)\s*+(?:(?:access|logins?|log-ins?|accounts?|roles?)\s++)?(?:for|to)\s", re.I)
+
+
+def _headed(note: Note) -> dict[int, tuple[int, int]]:
+    """The accesses a sentence puts before the people they are for ("Agency User for Hamza and Lucy, and Connect for
+    Lucy only"): each one's start, and the stretch after it that names its people (up to the next access)."""
+    mentions = sorted(note.accesses, key=lambda m: m.start)
+    text = note.text
+    headed: dict[int, tuple[int, int]] = {}
+    index = 0
+    while index < len(mentions):
+        group = [mentions[index]]
+        while index + 1 < len(mentions) and _JOINED_ACCESSES.fullmatch(text, group[-1].end, mentions[index + 1].start):
+            index += 1
+            group.append(mentions[index])
+        index += 1
+        if _FOR_PEOPLE.match(text, group[-1].end):
+            end = mentions[index].start if index < len(mentions) else len(text)
+            headed.update((m.start, (group[-1].end, end)) for m in group)
+    return headed
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +88,7 @@ class Binder:
         for person in sorted(self.requesters, key=lambda p: min(p.units) if p.units else 0):
             if self._holds_already(person):
                 continue  # "Kamal's row is for information only: he is already set up"
-            levels = self._levels(person)
+            levels = self._corrected(self._levels(person))
             if person.password_help:
                 levels.append(PASSWORD_HELP)
             if not levels and not self._wants_access(person):
@@ -73,6 +98,18 @@ class Binder:
                 if request not in found:
                     found.append(request)
         return found
+
+    def _corrected(self, levels: list[str]) -> list[str]:
+        """Levels after the sender's corrections ("Sorry - I meant NHSP:Connect, not Agency User"): a level taken
+        back is replaced by the levels the correction gives (or dropped, where it gives none)."""
+        for note in self.notes:
+            if note.unit.kind == "subject" or not note.has(Cue.CORRECTION):
+                continue
+            taken_back = {m.access for m in note.accesses if m.negated}
+            given = resolve([m for m in note.accesses if not m.negated], self.policy)
+            if taken_back & set(levels):
+                levels = [new for level in levels for new in (given if level in taken_back else [level])]
+        return list(dict.fromkeys(levels))
 
     def _mine(self, person: Person, note: Note) -> list[AccessMention]:
         """The accesses of a note that are this person's: all of them, unless the note names several people and
@@ -84,8 +121,15 @@ class Binder:
         spots = sorted((pos, id(p)) for p in (person, *others) for unit, pos in p.mentions if unit == note.index and pos >= 0)
         if not spots:
             return accesses
+        headed = _headed(note)
         mine = []
         for access in accesses:
+            span = headed.get(access.start)
+            owners = {who for pos, who in spots if span[0] <= pos < span[1]} if span else set()
+            if owners:  # "Agency User for Hamza and Lucy, and Connect for Lucy only"
+                if id(person) in owners:
+                    mine.append(access)
+                continue
             before = [who for pos, who in spots if pos <= access.start]
             owner = before[-1] if before else spots[0][1]
             if owner == id(person):
@@ -106,10 +150,33 @@ class Binder:
         elif mentions and any(self.notes[u].has(Cue.ADDITIVE) and self._asked(self.notes[u]) for u in person.units
                               if self.notes[u].unit.kind == "sentence"):
             mentions = mentions + general
+        if not mentions and not person.password_help:
+            mentions = self._same_as_colleague(person)
         if not any(m.how == How.NAMED for m in mentions):
             mentions = mentions + self._described(person)
         refused = {m.access for u in person.units for m in self.notes[u].accesses if m.negated and self._asks(self.notes[u])}
         return [level for level in resolve(mentions, self.policy) if level not in refused]  # "an Agency User instead, not ARA"
+
+    def _same_as_colleague(self, person: Person) -> list[AccessMention]:
+        """"The same access as Jamie Reid", where the message says what Jamie has ("Jamie has Agency User and
+        NHSP:Connect"): the accesses named in the clause about Jamie, in the same author's text."""
+        same_as = self.rules.context["same_access_as"]
+        found: list[AccessMention] = []
+        for unit in person.units:
+            note = self.notes[unit]
+            for mention in note.names:
+                if not same_as.search(note.text[max(0, mention.start - 40): mention.start]):
+                    continue
+                first = fold(mention.name.split()[0])
+                for other in self.notes:
+                    if other.unit.source != note.unit.source or other.has(Cue.REMOVAL):
+                        continue
+                    for named in other.names:
+                        if not (same_person(named.name, mention.name) or fold(named.name) == first):
+                            continue
+                        start, end = clause_around(other.text, named.start)
+                        found.extend(m for m in other.accesses if start <= m.start < end and not m.negated)
+        return found
 
     def _described(self, person: Person) -> list[AccessMention]:
         """What the person's access is for, said in their paragraph without asking ("She'll be running our booking

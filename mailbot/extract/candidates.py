@@ -70,9 +70,12 @@ class Evidence:
                 found.append(self._whole(fields["name"], address, record_field=1.0))
         if unit.cells and unit.labels:
             by_label = dict(zip(unit.labels, unit.cells))
-            first = next((c for label, c in by_label.items() if _FIRST.search(label) and c), None)
-            last = next((c for label, c in by_label.items() if _LAST.search(label) and c), None)
-            if first and last:
+            first = next((label for label, c in by_label.items() if _FIRST.search(label) and c), None)
+            last = next((label for label, c in by_label.items() if _LAST.search(label) and c), None)
+            if first and last and first == last:  # "Name (Surname, Forename)": one column holds both parts
+                found.append(self._whole(by_label[first], address, table_column=1.0))
+            elif first and last:
+                first, last = by_label[first], by_label[last]
                 found.append(self._whole(f"{first} {last}", address, table_column=1.0))
             else:
                 for label, cell in by_label.items():

@@ -295,7 +295,9 @@ class PeopleReader:
         for note in self.notes:
             if not note.password or note.unit.kind == "subject":
                 continue
-            if self.evidence.rules.has(Cue.FIRST_PERSON, note.text):
+            # "I can't log in" is the author's; "Chloe Marsden (chloe@...) tells me she never received one" is Chloe's
+            told = not self.rules.context["author_subject"].search(note.text.replace("’", "'")) and note.has(Cue.SINGULAR_PRONOUN)
+            if self.evidence.rules.has(Cue.FIRST_PERSON, note.text) and not (told and self._names_another(note)):
                 about = [self.author_person(note)]
             else:
                 about = [p for p in self.people if note.index in p.units and not p.is_author]

@@ -169,6 +169,7 @@ def _list_units(lines: list[str], make) -> list[Unit]:
     items: list[list[str]] = []
     intro: list[str] = []
     labels: tuple[str, ...] = ()
+    named = sum(1 for line in lines if _NAMED_LINE.match(line)) >= 2  # "Kwabena Asare - no address yet" / "Zara Ali - zara@"
     for line in lines:
         cells = _cells(line)
         if (
@@ -179,8 +180,8 @@ def _list_units(lines: list[str], make) -> list[Unit]:
         ):
             labels = tuple(c.lower() for c in cells)  # a table's header row
             continue
-        starts_item = bool(_BULLET.match(line) or cells or _EMAIL.search(line) and not items)
-        if not items and intro and _wrapped(intro[-1]) and not _BULLET.match(line) and not cells:
+        starts_item = bool(_BULLET.match(line) or cells or _EMAIL.search(line) and not items or named and _NAMED_LINE.match(line))
+        if not items and intro and _wrapped(intro[-1]) and not _BULLET.match(line) and not cells and not (named and _NAMED_LINE.match(line)):
             intro.append(line)  # the sentence before runs on into this line
         elif items and not starts_item and _wrapped(items[-1][-1]):
             items[-1].append(line)  # "... our new resourcer Tamsin" / "Penrose (tamsin.penrose@...)": one line, wrapped
