@@ -242,3 +242,32 @@ def test_a_delivery_report_names_the_recipients_that_failed_for_good_and_the_mes
     assert email.delivery.failed == ("jo.bloggs@x.co.uk",)
     assert email.delivery.returned == ("<mailbot.1@nhsprofessionals.nhs.uk>",)
     assert parse_email(_plain("Hello")).delivery is None
+
+
+# -- the plain address reader beside mail-parser ---------------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from mailparser.utils import get_addresses  # noqa: E402
+
+from mailbot.parse.mime import _plain_addresses  # noqa: E402
+
+_ADDRESS_PIECES = ['"Doe, Jane" ', '"  Ja  ne "', '"O\'Neil, Sean"', "<jane@x.org>", "Jane", " ", "  ", "\t", "Doe", "O'Brien",
+                   "Smith-Jones", "&", "-", "'", ",", '"', "<", ">", "jane.doe@x.org", "a@b.co.uk", "x", "@", ".", "%", "+",
+                   "_", "Co", "1", "bob+tag@sub.example.com", "J", "A.B", "(", ")", ";", ":", "=?utf-8?q?J=C3=A9?=", "\u00e9"]
+
+
+@settings(max_examples=4000, deadline=None)
+@given(st.lists(st.sampled_from(_ADDRESS_PIECES), min_size=1, max_size=9).map("".join))
+def test_the_plain_address_reader_reads_as_mail_parser_does_wherever_it_answers(value):
+    quick = _plain_addresses(value)
+    if quick is not None:
+        assert quick == [tuple(pair) for pair in get_addresses(value, decode_names=True)]
+
+
+def test_the_plain_address_reader_answers_the_everyday_shapes_and_leaves_the_rest_to_mail_parser():
+    assert _plain_addresses("Jane Doe <jane.doe@x.org>") == [("Jane Doe", "jane.doe@x.org")]
+    assert _plain_addresses('"Doe, Jane" <jane@x.org>') == [("Doe, Jane", "jane@x.org")]
+    assert _plain_addresses("a@b.co.uk, Bob <bob@y.org>") == [("", "a@b.co.uk"), ("Bob", "bob@y.org")]
+    for odd in ("=?utf-8?q?J=C3=A9?= <j@x.org>", "jane@x.org (Jane)", "Team: a@x.org;", "J. Doe <j@x.org>", "a..b@x.org",
+                '"A" <a@x.org>, "B" <b@x.org>', "Jos\u00e9 <j@x.org>"):
+        assert _plain_addresses(odd) is None, odd

@@ -12,7 +12,7 @@ from mailbot.errors import ConfigError
 from mailbot.extract.rules import Weights, load_reading
 from mailbot.settings import load_settings
 from mailbot.triage import Triage
-from reading import doubts, requests
+from reading import doubts, notes, requests
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -395,3 +395,61 @@ def test_the_same_access_as_a_colleague_whose_access_is_stated(engine):
             f"and Isla will be sharing his workload from next week.\n\nIsla's work email is isla.cameron@{H}")
     assert requests(engine, body) == [("Isla Cameron", f"isla.cameron@{H}", "agency_user"),
                                       ("Isla Cameron", f"isla.cameron@{H}", "nhsp_connect")]
+
+
+# -- round 6 ------------------------------------------------------------------------------------------------------
+
+
+def test_lines_each_with_their_own_address_are_items_however_long(engine):
+    body = (f"Please set up the access below.\n\nBrennan-Kaye, Hollie \u2013 hollie.brennan-kaye@{H} \u2013 Agency User\n"
+            f"Nowicki, Marek \u2013 marek.nowicki@{H} \u2013 Agency User and NHSP:Connect\n")
+    items = [n.text for n in notes(engine, body) if n.unit.kind == "item"]
+    assert [text.split(" \u2013 ")[0] for text in items] == ["Brennan-Kaye, Hollie", "Nowicki, Marek"]
+
+
+def test_a_line_marked_no_change_asks_for_nothing(engine):
+    body = (f"Please set up the access below; anyone marked (no change) already has it.\n\n"
+            f"Obi, Adaeze - adaeze.obi@{H} - Agency Rate Administrator (no change)\nRoss, Ian - ian.ross@{H} - Agency User\n")
+    assert requests(engine, body) == [("Ian Ross", f"ian.ross@{H}", "agency_user")]
+
+
+def test_a_short_form_of_a_first_name_refers_to_the_person_named_in_full(engine):
+    body = (f"Please could you set them both up as Agency Users:\n\n- Katherine Whitfield - katherine.whitfield@{H}\n"
+            f"- Sunil Rao - sunil.rao@{H}\n\nKate will also be covering the bookings desk, so could she have NHSP:Connect as well, please?")
+    assert sorted(requests(engine, body)) == [("Katherine Whitfield", f"katherine.whitfield@{H}", "agency_user"),
+                                              ("Katherine Whitfield", f"katherine.whitfield@{H}", "nhsp_connect"),
+                                              ("Sunil Rao", f"sunil.rao@{H}", "agency_user")]
+
+
+def test_she_after_a_name_nobody_else_bears_is_not_the_last_person_listed(engine):
+    body = (f"Please could you set them both up as Agency Users:\n\n- Katherine Whitfield - katherine.whitfield@{H}\n"
+            f"- Sunil Rao - sunil.rao@{H}\n\nHannah will also be covering the bookings desk, so could she have NHSP:Connect?")
+    assert ("Sunil Rao", f"sunil.rao@{H}", "nhsp_connect") not in requests(engine, body)
+
+
+def test_for_her_too_adds_a_person_not_the_access_asked_for_everyone(engine):
+    body = (f"Can you please set up Agency User logins for our two new consultants:\n\n- Ayo Ogun - ayo.ogun@{H}\n"
+            f"- Lottie Beau - lottie.beau@{H}\n\nPS - Maya Chen (maya.chen@{H}) needs a 247 Time login, can you sort that for her too")
+    assert requests(engine, body)[2:] == [("Maya Chen", f"maya.chen@{H}", "247_time")]
+
+
+def test_a_lower_case_hyphenated_first_name_the_address_spells(engine):
+    body = f"agncy user pls for jo-ann mcintyre jo-ann.mcintyre@{H} thx"
+    assert requests(engine, body) == [("jo-ann mcintyre", f"jo-ann.mcintyre@{H}", "agency_user")]
+
+
+def test_a_lower_case_given_name_alone_that_the_address_spells_is_her_name(engine):
+    body = f"Hi pls cn u set up Connect for priya priya.s@{H} shes startd on mon."
+    assert requests(engine, body, subject="Connect") == [("priya", f"priya.s@{H}", "nhsp_connect")]
+
+
+def test_set_them_both_up_in_a_later_paragraph_asks_for_each_person_named_before(engine):
+    body = (f"Samuel Adjei (samuel.adjei@{H}) is doing our payroll, so he needs to be able to upload timesheets.\n\n"
+            f"Lucy Thorne (lucy.thorne@{H}) is our new coordinator and just needs to see the shifts.\n\nCould you set them both up please?")
+    assert requests(engine, body) == [("Samuel Adjei", f"samuel.adjei@{H}", "nhsp_connect"), ("Lucy Thorne", f"lucy.thorne@{H}", None)]
+
+
+def test_self_bill_and_rate_card_in_an_invoice_query_ask_for_no_access(engine):
+    body = ("I'd like to query self-bill invoice SB-2025-04127. Three night shifts have been billed at the old rate card.\n\n"
+            "Could someone in the invoicing team look at this?")
+    assert requests(engine, body, subject="Invoice query - self-bill SB-2025-04127") == []

@@ -21,6 +21,8 @@ from mailbot.policy import Policy
 
 __all__ = ["Decider", "Decision", "Endorser", "RequestDecision"]
 
+NOT_ASKED = object()  # decide(): the caller has not asked ignored() yet
+
 
 class Decider:
     """Decides messages for one configuration."""
@@ -42,10 +44,10 @@ class Decider:
         reasons = tuple(code for code in (rule(facts) for rule in IGNORE_RULES) if code)
         return Decision("ignored", reasons, None, ()) if reasons else None
 
-    def decide(self, email: Email, extraction: Extraction | None, ignored: Decision | None = None) -> Decision:
-        """The decision for a message; `ignored` is ignored(email) when the caller has it already."""
+    def decide(self, email: Email, extraction: Extraction | None, ignored: Decision | None | object = NOT_ASKED) -> Decision:
+        """The decision for a message; `ignored` is ignored(email) when the caller has it already (None included)."""
         facts = self.facts(email)
-        ignored = ignored if ignored is not None else self.ignored(email)
+        ignored = self.ignored(email) if ignored is NOT_ASKED else ignored
         if ignored is not None:
             return ignored
         endorser = self.endorser(facts, extraction)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from mailbot.extract.access import AccessFinder
+from mailbot.extract.access import AccessFinder, How
 from mailbot.extract.annotate import Annotator, Note
 from mailbot.extract.bind import PASSWORD_HELP, Binder, RequestedAccess, accesses_asked
 from mailbot.extract.candidates import Evidence
@@ -133,5 +133,10 @@ def _quieten(notes: list[Note], topics: bool) -> list[Note]:
         silent = (note.has(Cue.REMOVAL) or (note.has(Cue.REMOVAL_WORD) and note.accesses)
                   or (note.has(Cue.DONE) and not note.has(Cue.DIRECT_ASK)) or note.password
                   or (topics and (note.unit.kind == "subject" or (note.unit.source, note.unit.paragraph) not in asked)))
-        quiet.append(replace(note, accesses=()) if silent and note.accesses else note)
+        if silent and note.accesses:
+            note = replace(note, accesses=())
+        elif topics and not note.has(Cue.CAPABILITY) and any(m.how == How.PURPOSE for m in note.accesses):
+            # in a message about another matter, "self-bill invoice" and "rate card" are the matter, not an access
+            note = replace(note, accesses=tuple(m for m in note.accesses if m.how != How.PURPOSE))
+        quiet.append(note)
     return quiet

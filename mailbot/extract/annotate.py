@@ -17,6 +17,9 @@ _EMAILISH = re.compile(r"(?<!\S)[^\s@]++@\S++|(?:https?://|www\.)\S++")
 _SURNAME_FIRST_END = re.compile(r"^\s*+(?:$|[-–—:|(<\t;]|\S+@)")
 _NUMBER_REFERENCE = re.compile(r"\b(?:number|no\.?|item|#)\s*(\d{1,2})\b", re.I)
 _UPPER_TLD = re.compile(r"\.([A-Z][a-z]++)$")  # ".Best": a capitalised word, not an upper-case domain
+_LOWER_WORD = re.compile(r"[^\W\d_][^\W\d_'’\-]*+(?:[-'’][^\W\d_]++)*+")  # "jo-ann", "o'neill": one word
+_LOCAL_PIECE = re.compile(r"[._\-+]")
+_PUNCTUATION_NEXT = re.compile(r"\s*+[,.;:!?(]")
 _DOMAIN_SUFFIXES = frozenset("com org net uk co gov nhs ac edu info biz io me scot wales cymru ie eu".split())
 
 
@@ -93,8 +96,9 @@ class Annotator:
     def note(self, index: int, unit: Unit) -> Note:
         text = unit.text
         cues = self.rules.present(text)
+        found = tuple(addresses(text))
         return Note(
-            index=index, unit=unit, addresses=tuple(addresses(text)), names=tuple(self.names(unit)),
+            index=index, unit=unit, addresses=found, names=tuple(self.names(unit, found)),
             accesses=tuple(self.access.find(text)), cues=cues, topics=tuple(self.topics.raised(text)),
             password=self.topics.asks_password_help(text) if unit.kind != "subject" else False,
             item_number=unit.number, number_references=tuple(int(m.group(1)) for m in _NUMBER_REFERENCE.finditer(text)),
@@ -128,41 +132,51 @@ class Annotator:
 
     # -- names -------------------------------------------------------------------------------------------------
 
-    def names(self, unit: Unit) -> list[NameMention]:
+    def names(self, unit: Unit, found_addresses: tuple[AddressMention, ...] | None = None) -> list[NameMention]:
         """Every run of words in the unit that may name a person, with what its words say."""
         text = unit.text
-        masked = _EMAILISH.sub(lambda m: " " * len(m.group()), text)
+        mentioned = tuple(addresses(text)) if found_addresses is None else found_addresses
+        masked = _EMAILISH.sub(_blank, text) if "@" in text or "http" in text or "www." in text else text
+        plain = masked
         if unit.kind == "record":
             for start, end in label_spans(unit):  # "First Name:", "Job Title:": a form's words, never a name
                 masked = masked[:start] + " " * (end - start) + masked[end:]
         runs = [part for run in _runs(masked) for part in self._split(run)]
         found = [self._mention(text, run) for run in runs]
         found = self._surname_first(text, [m for m in found if m is not None])
-        found.extend(self._spelled_before_addresses(text, found))
-        found.extend(self._lower_case_names(text, found))
+        if mentioned:
+            found.extend(self._spelled_before_addresses(text, found, mentioned))
+        found.extend(self._lower_case_names(text, plain, found, mentioned))
         return sorted(found, key=lambda m: m.start)
 
-    def _lower_case_names(self, text: str, found: list[NameMention]) -> list[NameMention]:
+    def _lower_case_names(self, text: str, masked: str, found: list[NameMention],
+                          mentioned: tuple[AddressMention, ...]) -> list[NameMention]:
         """A name written in lower case ("can u set ruairí ó súilleabháin up"): a word that is an address's first
         name, and the words after it that may be a surname (none a word that is not a name)."""
         extra = []
-        firsts = {fold(re.split(r"[._\-+]", a.local)[0]) for a in addresses(text) if not self.lexicon.is_role_mailbox(a.local)}
+        locals_ = [a.local for a in mentioned if not self.lexicon.is_role_mailbox(a.local)]
+        # "jo-ann.mcintyre@": the first name is "jo-ann" (or "jo"); "priya.s@": "priya"
+        firsts = {fold(_LOCAL_PIECE.split(local)[0]) for local in locals_} | {fold(local.split(".")[0]) for local in locals_}
         firsts = {f for f in firsts if len(f) >= 3}
-        masked = _EMAILISH.sub(lambda m: " " * len(m.group()), text)
-        tokens = list(re.finditer(r"[^\W\d_][^\W\d_'’\-]*+", masked))
+        tokens = list(_LOWER_WORD.finditer(masked))
         before_target = self.rules.context["before_target"]
         for index, token in enumerate(tokens):
             word = token.group()
-            if not word.islower() or any(m.start <= token.start() < m.end for m in found):
+            if not word.islower():
                 continue
-            if fold(word) not in firsts:
+            folded = fold(word)
+            if folded not in firsts:
                 # "a login for marcus asap": a known given name in lower case right where a person is asked for
+                if len(word) < 4 or not self.lexicon.is_given_name(word) or self.lexicon.is_not_name(word) or self.lexicon.is_role_word(word):
+                    continue
+                if any(m.start <= token.start() < m.end for m in found):
+                    continue
                 following = tokens[index + 1].group() if index + 1 < len(tokens) else ""
-                ends = not following or self.lexicon.is_not_name(following) or bool(re.match(r"\s*+[,.;:!?(]", text[token.end():]))
-                if (len(word) >= 4 and self.lexicon.is_given_name(word) and not self.lexicon.is_not_name(word)
-                        and not self.lexicon.is_role_word(word) and ends
-                        and before_target.search(text[max(0, token.start() - 60): token.start()])):
+                ends = not following or self.lexicon.is_not_name(following) or bool(_PUNCTUATION_NEXT.match(text, token.end()))
+                if ends and before_target.search(text[max(0, token.start() - 60): token.start()]):
                     extra.append(NameMention(token.start(), token.end(), word, 1, True, 0, False, False, False, False, False))
+                continue
+            if any(m.start <= token.start() < m.end for m in found):
                 continue
             chosen = [token]
             for following in tokens[index + 1: index + 4]:
@@ -171,8 +185,8 @@ class Annotator:
                 if gap != " " or not follower.islower() or self.lexicon.is_not_name(follower) or self.lexicon.is_role_word(follower):
                     break
                 chosen.append(following)
-            if len(chosen) == 1:
-                continue  # a first name alone in lower case is too weak to stand for a name
+            if len(chosen) == 1 and not (self.lexicon.is_given_name(word) and not self.lexicon.is_not_name(word)):
+                continue  # a word alone in lower case is a name only where it is a given name the address spells ("priya.s@")
             while chosen and chosen[-1].group().lower() in PARTICLES:
                 chosen.pop()
             start, end = chosen[0].start(), chosen[-1].end()
@@ -250,10 +264,10 @@ class Annotator:
             index += 1
         return joined
 
-    def _spelled_before_addresses(self, text: str, found: list[NameMention]) -> list[NameMention]:
+    def _spelled_before_addresses(self, text: str, found: list[NameMention], mentioned: tuple[AddressMention, ...]) -> list[NameMention]:
         """Words right before an address that spell it, whatever their case: 'for kayode bello kayode.bello@'."""
         extra = []
-        for address in addresses(text):
+        for address in mentioned:
             if self.lexicon.is_role_mailbox(address.local):
                 continue  # "the compliance inbox compliance@": a team's mailbox spells a team
             before = text[max(0, address.start - 80): address.start]
@@ -320,6 +334,10 @@ def _runs(masked: str) -> list[list[re.Match]]:
     if run:
         runs.append(run)
     return runs
+
+
+def _blank(match: re.Match) -> str:
+    return " " * len(match.group())
 
 
 def addresses(text: str) -> list[AddressMention]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from mailbot.extract.access import AccessMention, How, resolve
 from mailbot.extract.annotate import Note
-from mailbot.extract.people import Person, clause_around
+from mailbot.extract.people import Person, clause_around, opens_sentence
 from mailbot.extract.names import fold, same_person
 from mailbot.extract.rules import Cue, ReadingRules
 from mailbot.policy import Policy
@@ -78,7 +78,16 @@ class Binder:
         self.context_notes = {u for p in people if p.context is not None for u in p.units}
         self.owned = {u for p in self.requesters for u in p.units if self._asked(notes[u])}
         self.general = [(n, m) for n in notes if n.index not in self.owned and n.index not in self.context_notes and self._asks(n)
-                        for m in self._asked(n)]
+                        and not self._for_a_stranger(n) for m in self._asked(n)]
+
+    def _for_a_stranger(self, note: Note) -> bool:
+        """"Priyanka will cover the desk, so could she have Connect?": asked for someone named by a first name that is
+        nobody's here; not for everyone the message asks for."""
+        if note.unit.kind != "sentence" or not note.has(Cue.SINGULAR_PRONOUN):
+            return False
+        known = [p.name for p in self.people if p.name]
+        return any(m.given and m.words == 1 and not (m.organisation or m.role or m.place) and opens_sentence(note.text, m.start)
+                   and not any(same_person(m.name, name) for name in known) for m in note.names)
 
     def _asked(self, note: Note) -> tuple[AccessMention, ...]:
         return accesses_asked(note, self.rules)
@@ -98,6 +107,16 @@ class Binder:
                 if request not in found:
                     found.append(request)
         return found
+
+    def _adds_access(self, note: Note, person: Person) -> bool:
+        """"Jane needs NHSP:Connect too": an access on top of what the message asks for everyone; not "Also Fiona
+        needs 247 Time" or "can you sort that for her too", which add a person to what is asked."""
+        if not note.has(Cue.ADDITIVE) or not self._asked(note):
+            return False
+        for_person = self.rules.context["additive_person"]
+        named_at = min((pos for unit, pos in person.mentions if unit == note.index and pos >= 0), default=-1)
+        return any(start > named_at and not for_person.search(note.text, max(0, start - 24), start)
+                   for start, _ in self.rules.where(Cue.ADDITIVE, note.text))
 
     def _corrected(self, levels: list[str]) -> list[str]:
         """Levels after the sender's corrections ("Sorry - I meant NHSP:Connect, not Agency User"): a level taken
@@ -147,8 +166,7 @@ class Binder:
         general = [m for n, m in self.general if not (self._names_other(n, person) and not self._names(n, person))]
         if not mentions and not person.password_help:
             mentions = general
-        elif mentions and any(self.notes[u].has(Cue.ADDITIVE) and self._asked(self.notes[u]) for u in person.units
-                              if self.notes[u].unit.kind == "sentence"):
+        elif mentions and any(self._adds_access(self.notes[u], person) for u in person.units if self.notes[u].unit.kind == "sentence"):
             mentions = mentions + general
         if not mentions and not person.password_help:
             mentions = self._same_as_colleague(person)
@@ -214,9 +232,12 @@ class Binder:
         # the paragraph just before, where it asks for nobody named ("can you set our new assistant up with a login
         # please" and then "Hannah Bexley - hannah.bexley@...")
         before = {(source, paragraph - 1) for source, paragraph in paragraphs}
+        # or in a paragraph after, asking for "them" and naming nobody ("Could you set them both up please?")
+        after = {(source, paragraph + offset) for source, paragraph in paragraphs for offset in (1, 2)}
         return any(
             (n.has(Cue.ACCESS_INTENT) or n.requested_accesses()) and n.has(Cue.ASK)
             and not (n.has(Cue.REMOVAL) or n.has(Cue.DONE) and not n.has(Cue.DIRECT_ASK))
             for n in self.notes if (n.unit.source, n.unit.paragraph) in paragraphs or n.unit.kind == "subject"
             or ((n.unit.source, n.unit.paragraph) in before and n.index not in self.about)
+            or ((n.unit.source, n.unit.paragraph) in after and n.index not in self.about and n.has(Cue.OTHERS) and not n.names)
         )

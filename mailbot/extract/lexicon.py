@@ -36,6 +36,8 @@ class Lexicon:
     role_words: frozenset[str] = frozenset()
     organisation_words: frozenset[str] = frozenset()  # the distinctive words of the directory's organisations
     organisations: frozenset[str] = frozenset()  # whole organisation names, folded, with and without their suffix
+    # answers already given, word by word (a message asks about the same few hundred words again and again)
+    _known: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, folder: Path, extra_not_names: Iterable[str] = ()) -> Lexicon:
@@ -71,11 +73,27 @@ class Lexicon:
 
     # -- questions the reader asks ------------------------------------------------------------------------
 
+    def _remembered(self, question: str, text: str, answer) -> bool:
+        known = self._known
+        key = (question, text)
+        found = known.get(key)
+        if found is None:
+            if len(known) > _REMEMBER:
+                known.clear()
+            found = known[key] = answer(text)
+        return found
+
     def is_given_name(self, word: str) -> bool:
+        return self._remembered("given", word, self._is_given_name)
+
+    def _is_given_name(self, word: str) -> bool:
         folded = fold(word)
         return folded in self.given_names or folded in self.nicknames
 
     def is_not_name(self, word: str) -> bool:
+        return self._remembered("not", word, self._is_not_name)
+
+    def _is_not_name(self, word: str) -> bool:
         plain = _plain(word)
         if plain in self.not_names:
             return True
@@ -83,10 +101,10 @@ class Lexicon:
         return bool(apostrophe) and ending in _CONTRACTIONS and stem in self.not_names  # "He's", "She'll", "They're"
 
     def is_place(self, text: str) -> bool:
-        return fold(text) in self.places
+        return self._remembered("place", text, lambda t: fold(t) in self.places)
 
     def is_role_word(self, word: str) -> bool:
-        return fold(word) in self.role_words
+        return self._remembered("role", word, lambda w: fold(w) in self.role_words)
 
     def is_role_mailbox(self, local_part: str) -> bool:
         local = local_part.lower()
@@ -94,6 +112,9 @@ class Lexicon:
 
     def is_organisation(self, text: str) -> bool:
         """Is the text an organisation's name, or one of its distinctive words ('Quillfield', 'Quillfield Cardiff')?"""
+        return self._remembered("organisation", text, self._is_organisation)
+
+    def _is_organisation(self, text: str) -> bool:
         folded = fold(text)
         if folded in self.organisations:
             return True
@@ -107,6 +128,7 @@ class Lexicon:
         return frozenset({folded, *self.nicknames.get(folded, ()), *self.short_forms.get(folded, ())})
 
 
+_REMEMBER = 50_000  # answers kept at most: a long-running service forgets them all and starts again
 _CONTRACTIONS = frozenset({"s", "ll", "d", "re", "ve", "m"})
 
 

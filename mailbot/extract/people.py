@@ -18,6 +18,12 @@ _REACH = 30  # characters from an "ignore" / "instead of" to the name it is abou
 _CLAUSE_BREAK = re.compile(r"[;!?\n|]|\.(?!\w)|\s[-–—]\s|,\s++(?:and|but|so|or)\b|\bplease\b|\bcould\s+you\b", re.I)
 
 
+def opens_sentence(text: str, position: int) -> bool:
+    """Does what stands at this position open its sentence, as its subject ("Kate will also cover...", "Also Kate
+    needs...")? At most two words before it."""
+    return len(text[:position].split()) <= 2
+
+
 def clause_around(text: str, position: int) -> tuple[int, int]:
     """The clause of a sentence a position is in: between breaks (a full stop, a dash, "please", ", and"...)."""
     start = 0
@@ -337,12 +343,19 @@ class PeopleReader:
             anchored = [p for p in self.people if note.index in p.units]
             if note.unit.kind != "sentence" or anchored or not note.requested_accesses() or note.addresses or not note.has(Cue.ASK):
                 continue
+            strangers = [m for m in note.names if not self.evidence.is_author(m.name) and m.given and not m.organisation
+                         and not m.role and not m.place and opens_sentence(note.text, m.start)]
             named = {id(p): p for m in note.names if not self.evidence.is_author(m.name) for p in self.people if same_person(m.name, p.name)}
+            if not named:  # "Kate will also be covering the desk": Katherine Whitfield, named before in full
+                named = {id(p): p for m in strangers if m.words == 1 for p in self.people
+                         if p.name and fold(m.name) in self.lexicon.forms_of(p.name.split()[0])}
             if named:
                 if len(named) == 1:
                     person = next(iter(named.values()))
                     self._update(person, units=_union(person.units, (note.index,)))
                 continue
+            if strangers:
+                continue  # "Kate ... could she have Connect?": she is Kate, whoever Kate is, not the last person named
             if note.has(Cue.SINGULAR_PRONOUN) and not note.has(Cue.SELF):
                 earlier = [p for p in self.people if any(u < note.index and self.notes[u].unit.source == note.unit.source for u in p.units)]
                 if earlier:

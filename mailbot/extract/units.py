@@ -183,7 +183,7 @@ def _list_units(lines: list[str], make) -> list[Unit]:
         starts_item = bool(_BULLET.match(line) or cells or _EMAIL.search(line) and not items or named and _NAMED_LINE.match(line))
         if not items and intro and _wrapped(intro[-1]) and not _BULLET.match(line) and not cells and not (named and _NAMED_LINE.match(line)):
             intro.append(line)  # the sentence before runs on into this line
-        elif items and not starts_item and _wrapped(items[-1][-1]):
+        elif items and not starts_item and _wrapped(items[-1][-1]) and not (_EMAIL.search(line) and _EMAIL.search(" ".join(items[-1]))):
             items[-1].append(line)  # "... our new resourcer Tamsin" / "Penrose (tamsin.penrose@...)": one line, wrapped
         elif starts_item or (items and not line[:1].isspace() and _EMAIL.search(line)):
             items.append([line])
