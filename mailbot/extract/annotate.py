@@ -100,7 +100,7 @@ class Annotator:
         return Note(
             index=index, unit=unit, addresses=found, names=tuple(self.names(unit, found)),
             accesses=tuple(self.access.find(text)), cues=cues, topics=tuple(self.topics.raised(text)),
-            password=self.topics.asks_password_help(text) if unit.kind != "subject" else False,
+            password=self.topics.asks_password_help(cues) if unit.kind != "subject" else False,
             item_number=unit.number, number_references=tuple(int(m.group(1)) for m in _NUMBER_REFERENCE.finditer(text)),
             context_spans=self._context_spans(text) + self._context_cells(unit) + other_fields(unit),
         )

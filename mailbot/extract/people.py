@@ -303,7 +303,7 @@ class PeopleReader:
                 continue
             # "I can't log in" is the author's; "Chloe Marsden (chloe@...) tells me she never received one" is Chloe's
             told = not self.rules.context["author_subject"].search(note.text.replace("’", "'")) and note.has(Cue.SINGULAR_PRONOUN)
-            if self.evidence.rules.has(Cue.FIRST_PERSON, note.text) and not (told and self._names_another(note)):
+            if note.has(Cue.FIRST_PERSON) and not (told and self._names_another(note)):
                 about = [self.author_person(note)]
             else:
                 about = [p for p in self.people if note.index in p.units and not p.is_author]
@@ -374,8 +374,8 @@ class PeopleReader:
         """A person the message says to leave out is not a requester: the one named right after "ignore", "instead
         of", "replacing"..., right before "has left", "retired", "no longer"..., or by their list number."""
         for note in self.notes:
-            after = self.rules.where(Cue.EXCLUDE_AFTER, note.text)
-            before = self.rules.where(Cue.EXCLUDE_BEFORE, note.text)
+            after = self.rules.where(Cue.EXCLUDE_AFTER, note.text) if note.has(Cue.EXCLUDE_AFTER) else ()
+            before = self.rules.where(Cue.EXCLUDE_BEFORE, note.text) if note.has(Cue.EXCLUDE_BEFORE) else ()
             if not after and not before and not note.number_references:
                 continue
             mentions = self._mentions_in(note)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from mailbot.extract.access import AccessFinder
-from mailbot.extract.rules import Cue, ReadingRules
+from mailbot.extract.rules import Cue, CueSet, ReadingRules
 from mailbot.policy import Policy
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s++")
@@ -26,10 +26,11 @@ class TopicFinder:
         topics = tuple((name, re.compile(pattern, re.I)) for name, pattern in policy.out_of_scope.items())
         return cls(topics, re.compile("|".join(f"(?:{p.pattern})" for _, p in topics) or r"(?!x)x", re.I), rules, access)
 
-    def asks_password_help(self, text: str) -> bool:
-        """Does this sentence ask how to create, reset or receive a password (or say a login fails)?"""
-        rules = self.rules
-        return rules.has(Cue.PASSWORD, text) and rules.has(Cue.PASSWORD_TROUBLE, text) and not rules.has(Cue.PASSWORD_PLAN, text)
+    def asks_password_help(self, text: str | CueSet) -> bool:
+        """Does this sentence (or the cues read from it) ask how to create, reset or receive a password (or say a
+        login fails)?"""
+        cues = text if isinstance(text, CueSet) else self.rules.present(text)
+        return Cue.PASSWORD in cues and Cue.PASSWORD_TROUBLE in cues and Cue.PASSWORD_PLAN not in cues
 
     def first_person(self, text: str) -> bool:
         return self.rules.has(Cue.FIRST_PERSON, text)
