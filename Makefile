@@ -68,5 +68,9 @@ bench: $(VENV)/.installed-dev test-servers
 	$(BIN)/python bench/service_throughput.py
 	$(BIN)/python bench/reply_latency.py
 
+# How right the reader is on every labelled corpus in reach (public, holdout-1, tests/data/cases*, the independent batches).
+scorecard: $(VENV)/.installed
+	$(BIN)/python bench/scorecard.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis bench/out

@@ -11,10 +11,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import DateTime, bindparam, create_engine, event, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -122,8 +118,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _unknown_revisions(connection: Connection, scripts: ScriptDirectory) -> list[str]:
+def _unknown_revisions(connection: Connection, scripts) -> list[str]:
     """The revisions the database is at that this release has no migration for (a newer release's)."""
+    from alembic.runtime.migration import MigrationContext
+
     current = MigrationContext.configure(connection).get_current_heads()
     known = {script.revision for script in scripts.walk_revisions()}
     return [revision for revision in current if revision not in known]
@@ -142,6 +140,11 @@ class Store:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (run at every start, and by `mailbot db upgrade`)."""
+        # Alembic is imported here, not with the store: a triage worker reads the store and never migrates it.
+        from alembic import command
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from mailbot.decide.conversation import Approval, Earlier, EarlierRequest
 from mailbot.parse import plain_text
@@ -50,22 +50,20 @@ class StoredRecall:
         ids = [i for i in dict.fromkeys(message_ids) if i][:20]
         if self._absent() or (not ids and not ref):
             return None
-        with self.store.session() as session:
-            message = None
+        with self.store.transaction() as connection:
+            row = None
             if ids:
-                message = session.scalar(select(Message).join(Reply, Reply.message_id == Message.id)
-                                         .where(Reply.rfc_message_id.in_(ids)).order_by(Reply.created_at.desc()).limit(1))
-            if message is None and ref:
-                message = session.scalar(select(Message).join(Reply, Reply.message_id == Message.id)
-                                         .where(Message.conversation == ref).order_by(Reply.created_at.desc()).limit(1))
-            if message is None or message.reply is None:
+                row = connection.execute(_ANSWERED_BY_REPLY, {"ids": ids}).first()
+            if row is None and ref:
+                row = connection.execute(_ANSWERED_IN_CONVERSATION, {"ref": ref}).first()
+            if row is None:
                 return None
-            endorser = message.endorser or {}
-            return Earlier(
-                conversation=message.conversation or "", message=message.id, sender=message.sender,
-                organisation=endorser.get("organisation"),
-                requests=tuple(EarlierRequest(r.id, r.name, r.email, r.access, r.outcome, tuple(r.reasons or ())) for r in message.requests),
-                answered_at=_aware(message.reply.created_at))
+            requests = connection.execute(_REQUESTS_OF, {"message": row.id}).all()
+        endorser = row.endorser or {}
+        return Earlier(
+            conversation=row.conversation or "", message=row.id, sender=row.sender, organisation=endorser.get("organisation"),
+            requests=tuple(EarlierRequest(r.id, r.name, r.email, r.access, r.outcome, tuple(r.reasons or ())) for r in requests),
+            answered_at=_aware(row.answered_at))
 
     def approvals(self, pairs: Sequence[tuple[str, str]], since: datetime, besides: str | None) -> dict[tuple[str, str], Approval]:
         """For each (address, access), its latest approval since then (by mailbot or a reviewer), in any message but
@@ -74,18 +72,29 @@ class StoredRecall:
         if not wanted or self._absent():
             return {}
         found: dict[tuple[str, str], Approval] = {}
-        with self.store.session() as session:
-            rows = session.execute(
-                select(Request.id, Request.email, Request.access, Request.approved_at).join(Message, Message.id == Request.message_id)
-                .where(Request.outcome == "approved", Request.approved_at >= since,
-                       or_(Message.message_id.is_(None), Message.message_id != (besides or "")),
-                       func.lower(Request.email).in_(sorted({e for e, _ in wanted})))
-                .order_by(Request.approved_at)).all()
+        with self.store.transaction() as connection:
+            rows = connection.execute(_APPROVALS, {"since": since, "besides": besides or "",
+                                                   "emails": sorted({e for e, _ in wanted})}).all()
         for request_id, email, access, at in rows:
             key = ((email or "").lower(), access or "")
             if key in wanted:
                 found[key] = Approval(request_id, _aware(at))
         return found
+
+
+# What triage reads for every message it decides, made once: plain statements, no ORM session (a thousandth of a
+# second a message otherwise, a third of triage's own time).
+_ANSWERED = (select(Message.id, Message.conversation, Message.sender, Message.endorser, Reply.created_at.label("answered_at"))
+             .join(Reply, Reply.message_id == Message.id).order_by(Reply.created_at.desc()).limit(1))
+_ANSWERED_BY_REPLY = _ANSWERED.where(Reply.rfc_message_id.in_(bindparam("ids", expanding=True)))
+_ANSWERED_IN_CONVERSATION = _ANSWERED.where(Message.conversation == bindparam("ref"))
+_REQUESTS_OF = (select(Request.id, Request.name, Request.email, Request.access, Request.outcome, Request.reasons)
+                .where(Request.message_id == bindparam("message")).order_by(Request.position))
+_APPROVALS = (select(Request.id, Request.email, Request.access, Request.approved_at).join(Message, Message.id == Request.message_id)
+              .where(Request.outcome == "approved", Request.approved_at >= bindparam("since"),
+                     or_(Message.message_id.is_(None), Message.message_id != bindparam("besides")),
+                     func.lower(Request.email).in_(bindparam("emails", expanding=True)))
+              .order_by(Request.approved_at))
 
 
 @dataclass(frozen=True)
