@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from mailbot.extract.access import AccessMention, How, resolve
 from mailbot.extract.annotate import Note
-from mailbot.extract.people import Person, clause_around, opens_sentence
+from mailbot.extract.people import Person, clause_around, named_subjects
 from mailbot.extract.names import fold, same_person
 from mailbot.extract.rules import Cue, ReadingRules
 from mailbot.policy import Policy
@@ -86,8 +86,7 @@ class Binder:
         if note.unit.kind != "sentence" or not note.has(Cue.SINGULAR_PRONOUN):
             return False
         known = [p.name for p in self.people if p.name]
-        return any(m.given and m.words == 1 and not (m.organisation or m.role or m.place) and opens_sentence(note.text, m.start)
-                   and not any(same_person(m.name, name) for name in known) for m in note.names)
+        return any(not any(same_person(m.name, name) for name in known) for m in named_subjects(note))
 
     def _asked(self, note: Note) -> tuple[AccessMention, ...]:
         return accesses_asked(note, self.rules)

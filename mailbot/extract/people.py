@@ -6,7 +6,7 @@ import enum
 import re
 from dataclasses import dataclass, replace
 
-from mailbot.extract.annotate import Note
+from mailbot.extract.annotate import NameMention, Note
 from mailbot.extract.candidates import Evidence, NameChoice
 from mailbot.extract.lexicon import Lexicon
 from mailbot.extract.names import clean_name, fold, same_person, spelling
@@ -18,10 +18,11 @@ _REACH = 30  # characters from an "ignore" / "instead of" to the name it is abou
 _CLAUSE_BREAK = re.compile(r"[;!?\n|]|\.(?!\w)|\s[-–—]\s|,\s++(?:and|but|so|or)\b|\bplease\b|\bcould\s+you\b", re.I)
 
 
-def opens_sentence(text: str, position: int) -> bool:
-    """Does what stands at this position open its sentence, as its subject ("Kate will also cover...", "Also Kate
-    needs...")? At most two words before it."""
-    return len(text[:position].split()) <= 2
+def named_subjects(note: Note) -> list[NameMention]:
+    """The given names that open the note's sentence as its subject ("Kate will also cover...", "Also Kate
+    needs..."): at most two words before them."""
+    return [m for m in note.names if m.given and m.words == 1 and not (m.organisation or m.role or m.place)
+            and len(note.text[:m.start].split()) <= 2]
 
 
 def clause_around(text: str, position: int) -> tuple[int, int]:
@@ -343,11 +344,10 @@ class PeopleReader:
             anchored = [p for p in self.people if note.index in p.units]
             if note.unit.kind != "sentence" or anchored or not note.requested_accesses() or note.addresses or not note.has(Cue.ASK):
                 continue
-            strangers = [m for m in note.names if not self.evidence.is_author(m.name) and m.given and not m.organisation
-                         and not m.role and not m.place and opens_sentence(note.text, m.start)]
+            strangers = [m for m in named_subjects(note) if not self.evidence.is_author(m.name)]
             named = {id(p): p for m in note.names if not self.evidence.is_author(m.name) for p in self.people if same_person(m.name, p.name)}
             if not named:  # "Kate will also be covering the desk": Katherine Whitfield, named before in full
-                named = {id(p): p for m in strangers if m.words == 1 for p in self.people
+                named = {id(p): p for m in strangers for p in self.people
                          if p.name and fold(m.name) in self.lexicon.forms_of(p.name.split()[0])}
             if named:
                 if len(named) == 1:

@@ -180,8 +180,9 @@ def _list_units(lines: list[str], make) -> list[Unit]:
         ):
             labels = tuple(c.lower() for c in cells)  # a table's header row
             continue
-        starts_item = bool(_BULLET.match(line) or cells or _EMAIL.search(line) and not items or named and _NAMED_LINE.match(line))
-        if not items and intro and _wrapped(intro[-1]) and not _BULLET.match(line) and not cells and not (named and _NAMED_LINE.match(line)):
+        named_line = named and bool(_NAMED_LINE.match(line))
+        starts_item = bool(_BULLET.match(line) or cells or _EMAIL.search(line) and not items or named_line)
+        if not items and intro and _wrapped(intro[-1]) and not _BULLET.match(line) and not cells and not named_line:
             intro.append(line)  # the sentence before runs on into this line
         elif items and not starts_item and _wrapped(items[-1][-1]) and not (_EMAIL.search(line) and _EMAIL.search(" ".join(items[-1]))):
             items[-1].append(line)  # "... our new resourcer Tamsin" / "Penrose (tamsin.penrose@...)": one line, wrapped
