@@ -453,3 +453,33 @@ def test_self_bill_and_rate_card_in_an_invoice_query_ask_for_no_access(engine):
     body = ("I'd like to query self-bill invoice SB-2025-04127. Three night shifts have been billed at the old rate card.\n\n"
             "Could someone in the invoicing team look at this?")
     assert requests(engine, body, subject="Invoice query - self-bill SB-2025-04127") == []
+
+
+# -- round 7 ------------------------------------------------------------------------------------------------------
+
+
+def test_not_number_3_yet_leaves_out_the_third_item(engine):
+    body = (f"Please can you set up the following as Agency Users:\n\n1. Aisha Bello - aisha.bello@{H}\n2. Gethin Morgan - "
+            f"gethin.morgan@{H}\n3. Rosalind Achebe - rosalind.achebe@{H}\n\nNot number 3 yet please - she starts next month.")
+    assert [r[0] for r in requests(engine, body)] == ["Aisha Bello", "Gethin Morgan"]
+
+
+def test_nothing_needed_for_her_after_a_colleague_named_without_an_address_leaves_the_requester_alone(engine):
+    body = ("We have a new starter, Aleksander Nowak, joining on Monday. Please could you set him up with Agency User access? "
+            f"His email is aleksander.nowak@{H}.\n\nPrecious Okonkwo (copied in) will be training him. She has had her own "
+            "login for years, so there's nothing needed for her.")
+    assert requests(engine, body) == [("Aleksander Nowak", f"aleksander.nowak@{H}", "agency_user")]
+
+
+def test_the_same_access_as_a_colleague_said_to_be_set_up_already(engine):
+    body = (f"Could you please give Ravi Shankar the same access as Helen Morley (helen.morley@{H})? Helen is set up on "
+            "NHSP:Online as an Agency User and as an Agency Rate Administrator, and Ravi will be covering her work.\n\n"
+            f"Ravi's email is ravi.shankar@{H}")
+    assert requests(engine, body) == [("Ravi Shankar", f"ravi.shankar@{H}", "agency_user"),
+                                      ("Ravi Shankar", f"ravi.shankar@{H}", "agency_rate_administrator")]
+
+
+def test_a_first_name_two_people_bear_is_a_doubt(engine):
+    body = (f"Chloe Barnes (chloe.barnes@{H}) and Chloe Adeyinka (chloe.adeyinka@{H}) start this week.\n\n"
+            "Could you please set Chloe up as an Agency User?")
+    assert any("Chloe" in doubt for doubt in doubts(engine, body))

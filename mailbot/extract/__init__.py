@@ -17,7 +17,7 @@ from mailbot.extract.bind import PASSWORD_HELP, Binder, RequestedAccess, accesse
 from mailbot.extract.candidates import Evidence
 from mailbot.extract.details import Details, read_details
 from mailbot.extract.lexicon import Lexicon
-from mailbot.extract.names import clean_name
+from mailbot.extract.names import clean_name, same_person
 from mailbot.extract.people import PeopleReader, Person
 from mailbot.extract.rules import Cue, ReadingRules
 from mailbot.extract.selfcheck import doubts
@@ -86,7 +86,7 @@ class Extractor:
         topics = tuple(dict.fromkeys(t for note in notes for t in note.topics
                                      if not wanted or (note.has(Cue.MATTER) and not (note.unit.kind in ("sentence", "item") and note.requested_accesses()
                                                                                    and note.has(Cue.ASK)))))
-        notes = _quieten(notes, bool(topics))
+        read, notes = notes, _quieten(notes, bool(topics))
         asking = any(n.has(Cue.ASK) or n.requested_accesses() or n.password for n in notes)
         people: list[Person] = []
         requests: list[RequestedAccess] = []
@@ -102,7 +102,7 @@ class Extractor:
                 nameless = next((n for n in notes if n.unit.kind != "subject" and accesses_asked(n, self.rules) and n.has(Cue.ASK)), None)
                 if nameless is not None:
                     people = [*people, Person(None, None, (nameless.index,))]
-            requests = Binder(notes, people, self.policy, self.rules).requests()
+            requests = Binder(notes, people, self.policy, self.rules, stated=read).requests()
         texts = [email.body.new_text, *(f.body.new_text for f in email.forwards)]
         cut_short = (any(len(t) > MAX_TEXT for t in texts) or len(email.forwards) > MAX_FORWARDS or email.truncated
                      or len(units) > MAX_UNITS)
@@ -113,6 +113,7 @@ class Extractor:
         if requests and any(n.has(Cue.UNSETTLED) and not (n.index in excluded and n.index not in asked_for)
                             for n in notes if n.unit.source <= 1):
             found = (*found, "the request waits on a condition, a confirmation or a choice still to be made")
+        found = (*found, *_ambiguous_first_names(notes, people))
         return Extraction(tuple(requests), topics, stated_title(email.body.signature), cut_short, found)
 
 
@@ -122,6 +123,21 @@ class Extractor:
         authors = [clean_name(u.author.name) for u in (n.unit for n in notes) if u.author and u.author.name]
         evidence = Evidence(notes, self.lexicon, self.rules, [a for a in authors if a])
         return read_details(notes, evidence, self.lexicon, self.policy, email.sender, self.own_domains)
+
+
+def _ambiguous_first_names(notes: list[Note], people: list[Person]) -> tuple[str, ...]:
+    """A first name alone where the message asks for access, borne by two of the people asked for ("give Chloe
+    ARA" beside Chloe Barnes and Chloe Adeyinka): whose access it is, a person must say."""
+    found = []
+    asked_for = [p.name for p in people if p.context is None and p.name and len(p.name.split()) >= 2]
+    for note in notes:
+        if not note.requested_accesses():
+            continue
+        for mention in note.names:
+            bearers = [name for name in asked_for if mention.words == 1 and same_person(mention.name, name)]
+            if len(bearers) >= 2:
+                found.append(f"'{mention.name}' may be {bearers[0]} or {bearers[1]}")
+    return tuple(dict.fromkeys(found))
 
 
 def _quieten(notes: list[Note], topics: bool) -> list[Note]:

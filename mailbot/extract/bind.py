@@ -65,8 +65,9 @@ class RequestedAccess:
 
 
 class Binder:
-    def __init__(self, notes: list[Note], people: list[Person], policy: Policy, rules: ReadingRules):
+    def __init__(self, notes: list[Note], people: list[Person], policy: Policy, rules: ReadingRules, stated: list[Note] | None = None):
         self.notes = notes
+        self.stated = stated if stated is not None else notes  # the notes before quietening: what they say people have
         self.people = people
         self.policy = policy
         self.rules = rules
@@ -185,7 +186,7 @@ class Binder:
                 if not same_as.search(note.text[max(0, mention.start - 40): mention.start]):
                     continue
                 first = fold(mention.name.split()[0])
-                for other in self.notes:
+                for other in self.stated:  # "Helen is set up as an Agency User": said, not asked
                     if other.unit.source != note.unit.source or other.has(Cue.REMOVAL):
                         continue
                     for named in other.names:
@@ -221,9 +222,18 @@ class Binder:
         return note.unit.kind != "sentence" or note.has(Cue.ASK) or note.has(Cue.DIRECT_ASK)
 
     def _holds_already(self, person: Person) -> bool:
-        """Named only to say they have their access already: nothing of theirs is asked for."""
-        return (any(self.notes[u].has(Cue.ALREADY) for u in person.units) and not person.password_help
-                and not any(self._mine(person, self.notes[u]) for u in person.units))
+        """Named only to say they have their access already: nothing of theirs is asked for. Where the unit says
+        where they are named, in the clause that says so ("Helen is set up as an Agency User, and Ravi will cover
+        her work": Helen holds it, not Ravi)."""
+        return (any(self.notes[u].has(Cue.ALREADY) and self._in_already_clause(person, self.notes[u]) for u in person.units)
+                and not person.password_help and not any(self._mine(person, self.notes[u]) for u in person.units))
+
+    def _in_already_clause(self, person: Person, note: Note) -> bool:
+        spots = [pos for unit, pos in person.mentions if unit == note.index and pos >= 0]
+        if not spots or note.unit.kind != "sentence":
+            return True  # a row or an item is about its one person
+        clauses = [clause_around(note.text, start) for start, _ in self.rules.where(Cue.ALREADY, note.text)]
+        return any(start <= spot < end for spot in spots for start, end in clauses)
 
     def _wants_access(self, person: Person) -> bool:
         """Does the text around a person ask for access of some kind, even without naming it?"""

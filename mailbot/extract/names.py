@@ -86,6 +86,8 @@ def same_person(name: str | None, other: str | None) -> bool:
     if len(name.split()) == 1 or len(other.split()) == 1:
         return first_a == first_b
     last_a, last_b = fold(name.split()[-1]), fold(other.split()[-1])
+    if first_a == first_b and len(name.split()) == len(other.split()) == 2 and min(len(last_a), len(last_b)) == 1:
+        return last_a[:1] == last_b[:1]  # "Chloe B" for Chloe Barnes, beside Chloe Adeyinka
     return last_a == last_b and first_a[:1] == first_b[:1] and (len(first_a) == 1 or len(first_b) == 1)
 
 

@@ -394,7 +394,7 @@ class PeopleReader:
                         excluded.update(who for spot, who in mentions if spot == max(earlier))
                     elif not [spot for spot in named if spot < start]:
                         before_note = self._person_before(note)
-                        if before_note is not None:
+                        if before_note is not None and self._named_last_before(note) in (None, before_note):
                             excluded.add(before_note)
                     continue
                 later = [spot for spot in named if 0 <= spot - end <= _REACH]  # "ignore Euan", not "rather than wait ... Joy"
@@ -430,6 +430,18 @@ class PeopleReader:
                 elif not person.name and person.email and mention.words >= 2 and spelling(mention.name, person.email, self.lexicon.forms_of) >= 2:
                     found.append((mention.start, index))  # "ignore Dan Whitely" for dan.whitely@..., named nowhere else
         return sorted(set(found))
+
+    def _named_last_before(self, note: Note) -> int | None:
+        """The person the name written last before this note names (-1: a name that is nobody found, as "Precious
+        Okonkwo (copied in) will be training him" before "nothing is needed for her"), None if no name comes first."""
+        for other in reversed(self.notes[:note.index]):
+            if other.unit.source != note.unit.source:
+                break
+            names = [m for m in other.names if not (m.organisation or m.role or m.place) and (m.given or m.words >= 2)]
+            if names:
+                last = names[-1]
+                return next((i for i, p in enumerate(self.people) if same_person(last.name, p.name)), -1)
+        return None
 
     def _person_before(self, note: Note) -> int | None:
         """The person named last in the units before this one (of the same author)."""
