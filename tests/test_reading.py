@@ -483,3 +483,9 @@ def test_a_first_name_two_people_bear_is_a_doubt(engine):
     body = (f"Chloe Barnes (chloe.barnes@{H}) and Chloe Adeyinka (chloe.adeyinka@{H}) start this week.\n\n"
             "Could you please set Chloe up as an Agency User?")
     assert any("Chloe" in doubt for doubt in doubts(engine, body))
+
+
+def test_an_access_named_as_where_a_matter_happened_is_not_asked_for(engine):
+    body = ("Three timesheets we uploaded on NHSP:Connect last week for Dr Priyanka Anand are showing as rejected but there's "
+            "no reason given. Could someone take a look and let us know what we need to do so they can be paid?")
+    assert requests(engine, body, subject="Timesheets showing rejected on Connect") == []

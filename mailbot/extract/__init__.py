@@ -148,7 +148,10 @@ def _quieten(notes: list[Note], topics: bool) -> list[Note]:
     for note in notes:
         silent = (note.has(Cue.REMOVAL) or (note.has(Cue.REMOVAL_WORD) and note.accesses)
                   or (note.has(Cue.DONE) and not note.has(Cue.DIRECT_ASK)) or note.password
-                  or (topics and (note.unit.kind == "subject" or (note.unit.source, note.unit.paragraph) not in asked)))
+                  or (topics and (note.unit.kind == "subject" or (note.unit.source, note.unit.paragraph) not in asked
+                                  # "timesheets we uploaded on NHSP:Connect ... Could someone take a look?": where the
+                                  # access is, not what is asked
+                                  or (note.unit.kind == "sentence" and not note.has(Cue.ASK)))))
         if silent and note.accesses:
             note = replace(note, accesses=())
         elif topics and not note.has(Cue.CAPABILITY) and any(m.how == How.PURPOSE for m in note.accesses):
