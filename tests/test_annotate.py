@@ -155,3 +155,30 @@ def test_a_number_reference_and_a_list_number_are_read(engine):
 def test_password_help_is_read_from_the_rules(engine):
     assert any(n.password for n in notes(engine, "I never received my password email, how do I reset it?"))
     assert not any(n.password for n in notes(engine, "She will then receive an email to create a password."))
+
+
+# -- cue patterns made one ---------------------------------------------------------------------------------------
+
+import re as _re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from mailbot.extract.rules import one_pattern, _top_level_alternation  # noqa: E402
+
+
+def test_patterns_that_start_at_a_word_boundary_share_it_and_the_others_keep_theirs():
+    assert one_pattern([r"\bplease\b", r"forg[oe]t", r"\bfoo|bar"]) == r"\b(?:(?:please\b))|(?:forg[oe]t)|(?:\bfoo|bar)"
+    assert _top_level_alternation(r"\bfoo|bar") and not _top_level_alternation(r"\b(?:foo|bar)[|]\|")
+
+
+def test_the_shipped_cues_made_one_find_what_each_pattern_finds_alone():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    cues = tomllib.loads((root / "config" / "reading.toml").read_text(encoding="utf-8"))["cues"]
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted((root / "tests" / "data").glob("cases*/*.eml"))]
+    lines = [line for text in texts for line in text.splitlines() if line.strip()][:4000]
+    for name, patterns in cues.items():
+        one = _re.compile(one_pattern(patterns), _re.I)
+        each = [_re.compile(p, _re.I) for p in patterns]
+        for line in lines:
+            assert bool(one.search(line)) == any(p.search(line) for p in each), (name, line)

