@@ -271,3 +271,15 @@ def test_the_plain_address_reader_answers_the_everyday_shapes_and_leaves_the_res
     for odd in ("=?utf-8?q?J=C3=A9?= <j@x.org>", "jane@x.org (Jane)", "Team: a@x.org;", "J. Doe <j@x.org>", "a..b@x.org",
                 '"A" <a@x.org>, "B" <b@x.org>', "Jos\u00e9 <j@x.org>"):
         assert _plain_addresses(odd) is None, odd
+
+
+def test_fields_about_someone_else_under_the_sign_off_are_the_authors_text():
+    text = ("Please could you set up NHSP:Connect for our new bookings coordinator?\n\nThanks in advance,\nRashid\n\n"
+            "Name: Tendai Mukwevho\nEmail: tendai.mukwevho@kestrelmoor.co.uk\nRole: Bookings Coordinator\n\n--\nRashid Qadri\n")
+    body = split_signature(text, "Rashid Qadri")
+    assert "Name: Tendai Mukwevho" in body.new_text and "Rashid Qadri" in body.signature
+
+
+def test_the_authors_own_fields_under_the_sign_off_stay_in_the_signature():
+    text = "Please set up Jo Bloggs (jo.bloggs@x.org) as an Agency User.\n\nThanks,\nRashid\n\nName: Rashid Qadri\nEmail: rashid@x.org\n"
+    assert "Rashid Qadri" not in split_signature(text, "Rashid Qadri").new_text

@@ -496,3 +496,39 @@ def test_a_first_name_and_an_initial_tell_two_namesakes_apart(engine):
             "Could you please set Chloe B up as an Agency User, and give Chloe A Agency Rate Administrator access only?")
     assert requests(engine, body) == [("Chloe Barnes", f"chloe.barnes@{H}", "agency_user"),
                                       ("Chloe Adeyinka", f"chloe.adeyinka@{H}", "agency_rate_administrator")]
+
+
+# -- round 8 ------------------------------------------------------------------------------------------------------
+
+
+def test_a_table_column_of_what_people_have_already_is_not_asked_for(engine):
+    body = (f"Please could you add what's in the Needs column?\n\nName | Email | Already has | Needs\n"
+            f"Sanjay Raman | sanjay.raman@{H} | Agency User | NHSP:Connect\nBronwen Hughes | bronwen.hughes@{H} | Agency User | -\n")
+    assert requests(engine, body) == [("Sanjay Raman", f"sanjay.raman@{H}", "nhsp_connect")]
+
+
+def test_leave_sam_off_for_now_withdraws_sam(engine):
+    body = (f"Please can you set up Agency User access for our new resourcers:\n\n- Sam Okoro - sam.okoro@{H}\n"
+            f"- Jasmine Reid - jasmine.reid@{H}\n\nActually, leave Sam off for now - his start date has moved.")
+    assert requests(engine, body) == [("Jasmine Reid", f"jasmine.reid@{H}", "agency_user")]
+
+
+def test_first_names_in_prose_give_each_person_listed_below_their_own_access(engine):
+    body = ("Three of my team need NHSP access: Amir for the rate cards and self-bill agreements, and Beth and Carl on "
+            f"NHSP:Connect so they can upload timesheets.\n\n- Amir Hosseini - amir.hosseini@{H}\n- Beth Carmody - "
+            f"beth.carmody@{H}\n- Carl Jennings - carl.jennings@{H}\n")
+    assert requests(engine, body) == [("Amir Hosseini", f"amir.hosseini@{H}", "agency_rate_administrator"),
+                                      ("Beth Carmody", f"beth.carmody@{H}", "nhsp_connect"),
+                                      ("Carl Jennings", f"carl.jennings@{H}", "nhsp_connect")]
+
+
+def test_a_possessive_first_name_does_not_take_the_access_of_the_sentence(engine):
+    body = (f"Wiktoria Lis (wiktoria.lis@{H}) is taking over our rate cards, so please give her Agency Rate Administrator "
+            f"access. Hana Novak will take over Wiktoria's old role and needs Agency User (hana.novak@{H}).")
+    assert requests(engine, body) == [("Wiktoria Lis", f"wiktoria.lis@{H}", "agency_rate_administrator"),
+                                      ("Hana Novak", f"hana.novak@{H}", "agency_user")]
+
+
+def test_a_word_before_a_colon_and_a_date_is_a_label_not_a_name(engine):
+    assert "Submitted" not in [m.name for n in notes(engine, "Form: NHSP access request Submitted: 19/05/2025 15:22")
+                               for m in n.names]

@@ -66,6 +66,7 @@ class Note:
     item_number: int | None  # "2." at the start of a list item
     number_references: tuple[int, ...]  # "please ignore number 2"
     context_spans: tuple[tuple[int, int], ...] = ()  # form fields about someone else ("Submitted by: ...")
+    held_spans: tuple[tuple[int, int], ...] = ()  # a table's cells under "Already has", "Current access"
 
     def in_context(self, position: int) -> bool:
         return any(start <= position < end for start, end in self.context_spans)
@@ -81,7 +82,11 @@ class Note:
         """The accesses this unit asks for: not negated, and purposes only where access is asked or a capability
         is described (a purpose word elsewhere, "our rate cards are wrong", is a matter of its own)."""
         purposeful = self.has(Cue.CAPABILITY) or self.has(Cue.ASK) or self.unit.kind in ("item", "record")
-        return tuple(m for m in self.accesses if not m.negated and (m.how != How.PURPOSE or purposeful))
+        return tuple(m for m in self.accesses if not m.negated and (m.how != How.PURPOSE or purposeful) and not self.held(m.start))
+
+    def held(self, position: int) -> bool:
+        """Is this position in a cell that says what its person has already?"""
+        return any(start <= position < end for start, end in self.held_spans)
 
 
 class Annotator:
@@ -102,7 +107,8 @@ class Annotator:
             accesses=tuple(self.access.find(text)), cues=cues, topics=tuple(self.topics.raised(text)),
             password=self.topics.asks_password_help(cues) if unit.kind != "subject" else False,
             item_number=unit.number, number_references=tuple(int(m.group(1)) for m in _NUMBER_REFERENCE.finditer(text)),
-            context_spans=self._context_spans(text) + self._context_cells(unit) + other_fields(unit),
+            context_spans=self._context_spans(text) + self._context_cells(unit, "context_field", ":") + other_fields(unit),
+            held_spans=self._context_cells(unit, "held_column", ""),
         )
 
     def _context_spans(self, text: str) -> tuple[tuple[int, int], ...]:
@@ -115,18 +121,19 @@ class Annotator:
             start += len(line) + 1
         return tuple(spans)
 
-    def _context_cells(self, unit: Unit) -> tuple[tuple[int, int], ...]:
-        """The cells of a table row under a column about someone else ("Reports to", "Line manager")."""
+    def _context_cells(self, unit: Unit, pattern: str, after_label: str) -> tuple[tuple[int, int], ...]:
+        """The cells of a table row under a column the pattern names: about someone else ("Reports to", "Line
+        manager": context_field), or what its person has already ("Already has": held_column)."""
         if not unit.cells or not unit.labels:
             return ()
-        field = self.rules.context["context_field"]
+        field = self.rules.context[pattern]
         spans, at = [], 0
         for cell, label in zip(unit.cells, unit.labels):
             start = unit.text.find(cell, at) if cell else -1
             if start < 0:
                 continue
             at = start + len(cell)
-            if field.match(f"{label}:"):
+            if field.match(f"{label}{after_label}"):
                 spans.append((start, at))
         return tuple(spans)
 
@@ -233,6 +240,7 @@ class Annotator:
         start, end = run[0].start(), run[-1].end()
         following = text[end: end + 4].lstrip(" ")[:1]
         if ((start and text[start - 1] in "=+-@") or text[end: end + 1].isdigit() or text[end: end + 1] in ("@", "＠", "﹫")
+                or (text[end: end + 1] == ":" and text[end + 1: end + 3].strip()[:1].isdigit())  # "Submitted: 19/05/2025": a label
                 or (following and not following.isascii() and (following.isnumeric() or following in "＠﹫"))):
             return None  # "-Jane Doe", "@Jane", "Doe2", "Jane Doe ①②③": text that runs into what no name holds is not a name
         name = clean_name(text[start:end])

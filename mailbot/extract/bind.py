@@ -55,6 +55,22 @@ def _headed(note: Note) -> dict[int, tuple[int, int]]:
     return headed
 
 
+_JOINER = re.compile(r"\s*+(?:,|and|&|plus)?\s*+(?:,|and|&)?\s*+", re.I)
+
+
+def _joined_owners(note: Note, before: list[tuple[int, int]]) -> set[int]:
+    """Whom an access goes to: the person named last before it, with those joined to them by "and" or a comma
+    ("Beth and Carl on NHSP:Connect")."""
+    ends = {m.start: m.end for m in note.names}
+    owners = {before[-1][1]}
+    for (pos, who), (next_pos, _) in zip(reversed(before[:-1]), reversed(before[1:])):
+        end = ends.get(pos)
+        if end is None or not _JOINER.fullmatch(note.text, end, next_pos):
+            break
+        owners.add(who)
+    return owners
+
+
 @dataclass(frozen=True, slots=True)
 class RequestedAccess:
     """One (person, access) pair asked for; None where the message does not say."""
@@ -149,9 +165,9 @@ class Binder:
                 if id(person) in owners:
                     mine.append(access)
                 continue
-            before = [who for pos, who in spots if pos <= access.start]
-            owner = before[-1] if before else spots[0][1]
-            if owner == id(person):
+            before = [(pos, who) for pos, who in spots if pos <= access.start]
+            owners = _joined_owners(note, before) if before else {spots[0][1]}
+            if id(person) in owners:
                 mine.append(access)
         return mine
 
@@ -225,7 +241,8 @@ class Binder:
         """Named only to say they have their access already: nothing of theirs is asked for. Where the unit says
         where they are named, in the clause that says so ("Helen is set up as an Agency User, and Ravi will cover
         her work": Helen holds it, not Ravi)."""
-        return (any(self.notes[u].has(Cue.ALREADY) and self._in_already_clause(person, self.notes[u]) for u in person.units)
+        return (any(self.notes[u].has(Cue.ALREADY) and self._in_already_clause(person, self.notes[u]) or self.notes[u].held_spans
+                    for u in person.units)
                 and not person.password_help and not any(self._mine(person, self.notes[u]) for u in person.units))
 
     def _in_already_clause(self, person: Person, note: Note) -> bool:

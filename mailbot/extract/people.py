@@ -234,6 +234,8 @@ class PeopleReader:
             for mention in note.names:
                 if (note.index, mention.start) in self.used_names or self.evidence.is_author(mention.name) or note.in_context(mention.start):
                     continue
+                if mention.words == 1 and note.requested_accesses() and not note.has(Cue.ALREADY) and self._by_first_name(note, mention):
+                    continue  # "Amir for the rate cards, and Beth on Connect": Amir Hosseini, Beth Carmody, listed below
                 features = self.evidence.person_features(note, mention)
                 if not features["target"] or weights.score(features) < weights.threshold:
                     continue
@@ -246,6 +248,17 @@ class PeopleReader:
                                  mentions=match.mentions + ((note.index, mention.start),))
                     continue
                 self._add(Person(mention.name, None, (note.index,), mentions=((note.index, mention.start),)))
+
+    def _by_first_name(self, note: Note, mention: NameMention) -> bool:
+        """A first name alone, in a unit that gives accesses, for the one person found with that first name: linked to
+        them there (their accesses are the ones the unit gives them)."""
+        if note.text[mention.start: mention.end].endswith(("'s", "’s")):
+            return False  # "Hana will take over Wiktoria's old role and needs Agency User": Hana's, not Wiktoria's
+        bearers = [p for p in self.people if p.name and len(p.name.split()) >= 2 and same_person(mention.name, p.name)]
+        if len(bearers) != 1:
+            return False
+        self._update(bearers[0], units=_union(bearers[0].units, (note.index,)), mentions=bearers[0].mentions + ((note.index, mention.start),))
+        return True
 
     def subject_people(self) -> None:
         """Names in the subject, where the body names nobody ("Connect login - Tom Reed")."""
@@ -397,7 +410,8 @@ class PeopleReader:
                         if before_note is not None and self._named_last_before(note) in (None, before_note):
                             excluded.add(before_note)
                     continue
-                later = [spot for spot in named if 0 <= spot - end <= _REACH]  # "ignore Euan", not "rather than wait ... Joy"
+                # "ignore Euan", "leave Sam off" (the name inside the cue), not "rather than wait ... Joy"
+                later = [spot for spot in named if start < spot and spot - end <= _REACH]
                 excluded.update(who for spot, who in mentions if later and spot == min(later))
             for start, end in before:
                 if any(0 <= m.start - end <= 24 for m in note.accesses):

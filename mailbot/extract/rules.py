@@ -44,7 +44,7 @@ class Cue(str, enum.Enum):
     CORRECTION = "correction"
 
 
-CONTEXTS = ("refers_back", "additive_person", "same_access_as", "author_subject", "before_target", "after_target", "set_before", "set_after", "subject_target", "attributive", "thanks_for",
+CONTEXTS = ("refers_back", "held_column", "additive_person", "same_access_as", "author_subject", "before_target", "after_target", "set_before", "set_after", "subject_target", "attributive", "thanks_for",
             "place_after", "email_label", "purpose_before", "purpose_after_access", "job_title_after", "context_field")
 WEIGHT_SETS = ("name_for_address", "name_for_person")
 

@@ -18,6 +18,8 @@ _POSTSCRIPT = re.compile(r"^\s*+p\.?\s?s\.?(?:\s|:|-|,)", re.I)
 _RULE = re.compile(r"^\s*+(?:_{5,}+|-{5,}+|={5,}+|\*{5,}+)\s*+$")
 # A form's field ("New user full name:  Ella-Rose Whitfield"): a rule line above such lines frames a form, not a footer.
 _FIELD = re.compile(r"^\s*+[A-Za-z][A-Za-z /'’()&-]{1,40}+:\s*+\S")
+_FIELD_PARTS = re.compile(r"^\s*+([A-Za-z][A-Za-z /'’()&-]{1,40}+):\s*+(\S.*)$")
+_NAME_FIELD = re.compile(r"^(?:(?:full|new\s+user|user|starter|staff|employee)\s+)?name$", re.I)
 _FOOTER = re.compile(
     r"^\s*(?:confidential(?:ity)?\b|disclaimer\b|important\s*:|privileged\b|legal notice\b"
     r"|please consider the environment|sent from my\b|sent from (?:outlook|mail) for\b|get outlook for\b"
@@ -74,10 +76,16 @@ def _frames_a_form(lines: list[str], index: int) -> bool:
     return sum(1 for line in following if _FIELD.match(line)) >= 2
 
 
-def _with_postscript(text: list[str], rest: list[str]) -> TextBody:
-    """The text and what follows it; a P.S. after the sign-off (before any "--" signature) is the author's text."""
+def _with_postscript(text: list[str], rest: list[str], names: tuple[str, ...] = ()) -> TextBody:
+    """The text and what follows it; a P.S. after the sign-off (before any "--" signature) is the author's text, and
+    so is a block of fields about someone else ("Name: Tendai Mukwevho" / "Email: tendai@..." under "Thanks, Rashid")."""
     for index, line in enumerate(rest[:40]):
         if _DASHES.match(line):
+            break
+        if _starts_a_record(rest, index, names):
+            end = next((i for i in range(index + 1, len(rest)) if not rest[i].strip()), len(rest))
+            text = [*text, "", *rest[index:end]]
+            rest = [*rest[:index], *rest[end:]]
             break
         if _POSTSCRIPT.match(line):
             end = next((i for i in range(index + 1, len(rest)) if not rest[i].strip()), len(rest))
@@ -85,6 +93,22 @@ def _with_postscript(text: list[str], rest: list[str]) -> TextBody:
             rest = [*rest[:index], *rest[end:]]
             break
     return TextBody("\n".join(text).strip("\n"), "\n".join(rest).strip("\n"))
+
+
+def _starts_a_record(lines: list[str], index: int, names: tuple[str, ...]) -> bool:
+    """Does a block of labelled fields start here, one of them a name that is not the author's and one an address?"""
+    if index and lines[index - 1].strip():
+        return False  # a block starts after a blank line
+    block = []
+    for line in lines[index: index + 8]:
+        if not line.strip():
+            break
+        block.append(line)
+    fields = [_FIELD_PARTS.match(line) for line in block]
+    if len(block) < 2 or not all(fields):
+        return False
+    named = [m.group(2) for m in fields if _NAME_FIELD.match(m.group(1))]
+    return bool(named) and any("@" in m.group(2) for m in fields) and not any(_starts_with_name(n, names) for n in named)
 
 
 def split_signature(text: str, author_name: str = "") -> TextBody:
@@ -103,7 +127,7 @@ def split_signature(text: str, author_name: str = "") -> TextBody:
             _DASHES.match(line) or is_sign_off(stripped) or rule or _FOOTER.search(stripped)
             or (_starts_with_name(stripped, names) and not introduced)
         ):
-            return _with_postscript(lines[:index], lines[index:])
+            return _with_postscript(lines[:index], lines[index:], names)
         if not seen_content and (_DASHES.match(line) or rule or _FOOTER.search(stripped)):
             return TextBody("", text.strip("\n"))
         seen_content = True
