@@ -17,8 +17,8 @@ from mailbot.extract.bind import PASSWORD_HELP, Binder, RequestedAccess, accesse
 from mailbot.extract.candidates import Evidence
 from mailbot.extract.details import Details, read_details
 from mailbot.extract.lexicon import Lexicon
-from mailbot.extract.names import clean_name, same_person
-from mailbot.extract.people import PeopleReader, Person
+from mailbot.extract.names import clean_name
+from mailbot.extract.people import PeopleReader, Person, bearers
 from mailbot.extract.rules import Cue, ReadingRules
 from mailbot.extract.selfcheck import doubts
 from mailbot.extract.signature import signed_name, stated_title
@@ -129,14 +129,14 @@ def _ambiguous_first_names(notes: list[Note], people: list[Person]) -> tuple[str
     """A first name alone where the message asks for access, borne by two of the people asked for ("give Chloe
     ARA" beside Chloe Barnes and Chloe Adeyinka): whose access it is, a person must say."""
     found = []
-    asked_for = [p.name for p in people if p.context is None and p.name and len(p.name.split()) >= 2]
+    asked_for = [p for p in people if p.context is None]
     for note in notes:
         if not note.requested_accesses():
             continue
         for mention in note.names:
-            bearers = [name for name in asked_for if mention.words == 1 and same_person(mention.name, name)]
-            if len(bearers) >= 2:
-                found.append(f"'{mention.name}' may be {bearers[0]} or {bearers[1]}")
+            either = bearers(mention.name, asked_for) if mention.words == 1 else []
+            if len(either) >= 2:
+                found.append(f"'{mention.name}' may be {either[0].name} or {either[1].name}")
     return tuple(dict.fromkeys(found))
 
 

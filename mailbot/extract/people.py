@@ -18,6 +18,11 @@ _REACH = 30  # characters from an "ignore" / "instead of" to the name it is abou
 _CLAUSE_BREAK = re.compile(r"[;!?\n|]|\.(?!\w)|\s[-–—]\s|,\s++(?:and|but|so|or)\b|\bplease\b|\bcould\s+you\b", re.I)
 
 
+def bearers(first_name: str, people: list[Person]) -> list[Person]:
+    """The people named in full whom a first name alone may stand for ("Amir" for Amir Hosseini)."""
+    return [p for p in people if p.name and len(p.name.split()) >= 2 and same_person(first_name, p.name)]
+
+
 def named_subjects(note: Note) -> list[NameMention]:
     """The given names that open the note's sentence as its subject ("Kate will also cover...", "Also Kate
     needs..."): at most two words before them."""
@@ -254,10 +259,10 @@ class PeopleReader:
         them there (their accesses are the ones the unit gives them)."""
         if note.text[mention.start: mention.end].endswith(("'s", "’s")):
             return False  # "Hana will take over Wiktoria's old role and needs Agency User": Hana's, not Wiktoria's
-        bearers = [p for p in self.people if p.name and len(p.name.split()) >= 2 and same_person(mention.name, p.name)]
-        if len(bearers) != 1:
+        found = bearers(mention.name, self.people)
+        if len(found) != 1:
             return False
-        self._update(bearers[0], units=_union(bearers[0].units, (note.index,)), mentions=bearers[0].mentions + ((note.index, mention.start),))
+        self._update(found[0], units=_union(found[0].units, (note.index,)), mentions=found[0].mentions + ((note.index, mention.start),))
         return True
 
     def subject_people(self) -> None:

@@ -82,12 +82,7 @@ def _with_postscript(text: list[str], rest: list[str], names: tuple[str, ...] = 
     for index, line in enumerate(rest[:40]):
         if _DASHES.match(line):
             break
-        if _starts_a_record(rest, index, names):
-            end = next((i for i in range(index + 1, len(rest)) if not rest[i].strip()), len(rest))
-            text = [*text, "", *rest[index:end]]
-            rest = [*rest[:index], *rest[end:]]
-            break
-        if _POSTSCRIPT.match(line):
+        if _POSTSCRIPT.match(line) or _starts_a_record(rest, index, names):
             end = next((i for i in range(index + 1, len(rest)) if not rest[i].strip()), len(rest))
             text = [*text, "", *rest[index:end]]
             rest = [*rest[:index], *rest[end:]]
