@@ -201,6 +201,12 @@ KNOWN_MISSES = {
         "an HR report pasted under a rule line is read as a footer, so the two people asked for get no address "
         "(needs_info); reading it would also make requesters of the report's other people, whom the sender leaves "
         "out only by 'the other people on the report don't need NHSP logins'"),
+    "who-is-asked-for-round9/015-person-corrected-later-already-has-login": (
+        "'Sorry, correction: Beth already has her Connect login ... It's Carla who needs it' does not take back the "
+        "Connect asked for Beth in the sentence before: a wrong approval (a first try broke three other cases)"),
+    "who-is-asked-for-round9/019-first-names-refer-back-one-access-unclear": (
+        "a person referred back to by first name, whose access the message leaves unclear, is dropped instead of "
+        "asked about (approved, where partial with needs_info is right)"),
 }
 
 

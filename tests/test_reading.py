@@ -532,3 +532,12 @@ def test_a_possessive_first_name_does_not_take_the_access_of_the_sentence(engine
 def test_a_word_before_a_colon_and_a_date_is_a_label_not_a_name(engine):
     assert "Submitted" not in [m.name for n in notes(engine, "Form: NHSP access request Submitted: 19/05/2025 15:22")
                                for m in n.names]
+
+
+# -- round 9 ------------------------------------------------------------------------------------------------------
+
+
+def test_i_also_need_247_time_asks_for_the_author(engine):
+    body = ("Two things, sorry:\n\n- I've been locked out of NHSP:Online - how do I reset my password?\n"
+            "- I also need access to 247 Time for the Kent trusts. Can you set that up?\n")
+    assert sorted(r[2] for r in requests(engine, body)) == ["247_time", "password_help"]
