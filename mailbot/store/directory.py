@@ -67,8 +67,11 @@ def _state(session: Session) -> DirectoryState:
                                .order_by(AuditEntry.id.desc()).limit(1)).first()
         fingerprint = (last.detail or {}).get("fingerprint") if last else None
         state = DirectoryState(id=1, revision=0, imported_fingerprint=fingerprint, imported_at=last.at if last else None)
-        session.add(state)
-        session.flush()
+        try:
+            with session.begin_nested():  # two processes starting together on a new database both get here
+                session.add(state)
+        except IntegrityError:
+            state = session.get(DirectoryState, 1, populate_existing=True)  # the other one made it: theirs
     return state
 
 
